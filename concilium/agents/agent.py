@@ -1,0 +1,174 @@
+"""Agent: one step is observe -> plan -> guard -> act -> record.
+
+observe: the configured reads in one batched round trip. plan: the model returns a decision
+under a JSON schema built from the agent's write tools. guard: the policy checks the decision
+in code and simulates it. act: sign and send, the signed bytes recorded before broadcast.
+record: the step's row in the state store, updated at every stage.
+
+Before each step the agent reconciles transactions a previous run left in flight (by hash and
+nonce), so a crash between record and receipt never leads to a second transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from concilium.agents.prompt import build_messages, inputs_hash
+from concilium.agents.records import StateStore, StepRecord
+from concilium.chain.client import ChainClient, SignedTx
+from concilium.chain.wallets import Wallet
+from concilium.errors import ChainError, ConciliumError, ModelUnavailable, TxRejected
+from concilium.llm.client import ModelClient
+from concilium.llm.decisions import Decision, DecisionSchema, InvalidDecision
+from concilium.spec import AgentSpec, Spec
+from concilium.tools.context import ToolContext
+from concilium.tools.guard import PolicyGuard, Verdict
+from concilium.tools.reads import observe
+from concilium.tools.writes import WRITE_TOOLS, ToolInputError, TxIntent
+
+log = logging.getLogger("concilium.agent")
+
+
+@dataclass
+class Timings:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - start
+
+
+class Agent:
+    def __init__(self, spec: Spec, agent: AgentSpec, chain: ChainClient, model: ModelClient,
+                 wallets: dict[str, Wallet], store: StateStore):
+        self.spec = agent
+        self.name = agent.name
+        self.chain = chain
+        self.model = model
+        self.store = store
+        self.ctx = ToolContext.build(spec, agent, chain, wallets)
+        self.guard = PolicyGuard(self.ctx, store)
+        writes = [t for t in agent.tools if t in WRITE_TOOLS]
+        self.schema = DecisionSchema({"noop": None, **{t: WRITE_TOOLS[t][0](self.ctx) for t in writes}})
+        self._lock = asyncio.Lock()  # one step at a time per agent: daily limits stay exact
+
+    @property
+    def wallet(self) -> Wallet:
+        return self.ctx.wallet
+
+    # ------------------------------------------------------------------ the step
+
+    async def step(self) -> StepRecord:
+        async with self._lock:
+            await self._reconcile()
+            t = Timings()
+            with t.stage("observe"):
+                observation = await observe(self.ctx)
+            messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.addresses))
+            with t.stage("plan"):
+                try:
+                    out = await self.model.decide(messages, self.schema.json_schema())
+                except ModelUnavailable as e:
+                    await self.store.create(self.name, status="error", observation=observation, error=str(e), timings=t.stages)
+                    raise
+            prompt = "\n\n".join(str(m.content) for m in messages)
+            rec = await self.store.create(
+                self.name, observation=observation, inputs_hash=inputs_hash(self.spec, observation, []), prompt=prompt,
+                model_id=out.model_id, model_name=out.model_name, sampling=out.sampling, output=out.text)
+            try:
+                decision = self.schema.parse(out.value)
+            except InvalidDecision as e:
+                return await self.store.update(rec, status="error", error=str(e), timings=t.stages)
+            return await self._execute(decision, rec, t)
+
+    async def propose(self, decision: Decision) -> StepRecord:
+        """Run a decision that did not come from the model through guard -> act -> record,
+        exactly as a planned one would (for operators and for showing the guard at work)."""
+        async with self._lock:
+            await self._reconcile()
+            rec = await self.store.create(self.name, model_name="(proposed)", output=decision.model_dump_json())
+            return await self._execute(decision, rec, Timings())
+
+    async def _execute(self, decision: Decision, rec: StepRecord, t: Timings) -> StepRecord:
+        await self.store.update(rec, action=decision.action, args=decision.args, reason=decision.reason)
+        if decision.action == "noop":
+            return await self.store.update(rec, status="noop", timings=t.stages)
+        with t.stage("guard"):
+            try:
+                if decision.action not in WRITE_TOOLS:
+                    raise ToolInputError(f"unknown action {decision.action!r}")
+                intent = await WRITE_TOOLS[decision.action][1](self.ctx, decision)
+            except ToolInputError as e:
+                verdict, intent = Verdict.refuse("input", str(e)), None
+            else:
+                verdict = await self.guard.check(decision, intent)
+        if intent is not None:
+            await self.store.update(rec, summary=intent.summary, value_wei=intent.value_wei, token=intent.token, token_amount=intent.token_amount)
+        if not verdict.allowed:
+            log.info("refused", extra={"agent": self.name, "rule": verdict.rule})
+            return await self.store.update(rec, status="refused", rule=verdict.rule, verdict=verdict.reason, timings=t.stages)
+        if verdict.dry_run:
+            return await self.store.update(rec, status="dry_run", verdict=verdict.reason, timings=t.stages)
+        with t.stage("act"):
+            rec = await self._act(intent, verdict, rec)
+        return await self.store.update(rec, timings=t.stages)
+
+    async def _act(self, intent: TxIntent, verdict: Verdict, rec: StepRecord) -> StepRecord:
+        fees = await self.chain.fees(cap=self.spec.policy.max_gas_price)
+        gas = verdict.gas or int(await self.chain.w3.eth.estimate_gas({"from": self.wallet.address, **intent.tx()}))
+        tx = {**intent.tx(), "gas": int(gas * 1.25) + 10_000, **fees.as_tx()}
+
+        async def record_signed(st: SignedTx) -> None:
+            await self.store.update(rec, status="signed", tx_hash=st.hash, nonce=st.nonce, sender=st.sender, raw_tx=st.raw)
+
+        try:
+            signed = await self.chain.send(self.wallet, tx, before_broadcast=record_signed)
+        except TxRejected as e:
+            return await self.store.update(rec, status="dropped", error=str(e))
+        except ChainError as e:
+            # unknown whether it reached a node: left "signed", reconciled before the next step
+            await self.store.update(rec, error=str(e))
+            raise
+        await self.store.update(rec, status="sent")
+        return await self._settle(rec, signed.hash)
+
+    async def _settle(self, rec: StepRecord, tx_hash: str) -> StepRecord:
+        receipt = await self.chain.wait(tx_hash)
+        status = "confirmed" if receipt["status"] == 1 else "reverted"
+        log.info("transaction settled", extra={"agent": self.name, "tx": tx_hash, "status": status})
+        return await self.store.update(rec, status=status, block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"])
+
+    # ------------------------------------------------------------------ recovery
+
+    async def _reconcile(self) -> None:
+        """Settle what a previous run left signed or sent: by receipt, else by nonce, else
+        rebroadcast the very same signed bytes (same hash: at most one transaction)."""
+        for rec in await self.store.pending(self.name):
+            if await self.chain.receipt(rec.tx_hash) is not None:
+                await self._settle(rec, rec.tx_hash)
+            elif await self.chain.mined_nonce(rec.sender) > rec.nonce:
+                await self.store.update(rec, status="dropped", error=f"nonce {rec.nonce} was used by another transaction; this one never landed")
+            else:
+                log.warning("rebroadcasting a transaction left in flight", extra={"agent": self.name, "tx": rec.tx_hash})
+                try:
+                    await self.chain.broadcast(rec.raw_tx)
+                except TxRejected as e:
+                    await self.store.update(rec, status="dropped", error=str(e))
+                    continue
+                await self.store.update(rec, status="sent")
+                await self._settle(rec, rec.tx_hash)
+
+    async def reconcile(self) -> None:
+        async with self._lock:
+            await self._reconcile()
+
+
+__all__ = ["Agent", "ConciliumError"]

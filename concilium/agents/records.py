@@ -1,0 +1,151 @@
+"""The state store: one row per agent step, written as the step goes.
+
+A row is created when the plan is made and updated through guard and act. The signed
+transaction (hash, nonce, raw bytes; never a key) is written *before* it is broadcast, so after
+a crash `pending()` returns it and the agent reconciles instead of deciding again. SQLite via
+aiosqlite by default; any async SQLAlchemy URL (postgresql+asyncpg://...) in production.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Float, Integer, String, Text, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from concilium.tools.guard import Spend
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StepRecord(Base):
+    __tablename__ = "steps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    updated_at: Mapped[float] = mapped_column(Float)
+    # planned | noop | refused | dry_run | signed | sent | confirmed | reverted | dropped | error
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    inputs_hash: Mapped[str | None] = mapped_column(String(66))
+    observation: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[str | None] = mapped_column(Text)
+    model_id: Mapped[str | None] = mapped_column(String(66))
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    sampling: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(String(64))
+    args: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    rule: Mapped[str | None] = mapped_column(String(32))
+    verdict: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    value_wei: Mapped[str] = mapped_column(String(80), default="0")
+    token: Mapped[str | None] = mapped_column(String(64))
+    token_amount: Mapped[str] = mapped_column(String(80), default="0")
+    sender: Mapped[str | None] = mapped_column(String(42))
+    nonce: Mapped[int | None] = mapped_column(Integer)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), index=True)
+    raw_tx: Mapped[str | None] = mapped_column(Text)
+    block_number: Mapped[int | None] = mapped_column(Integer)
+    gas_used: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    timings: Mapped[str | None] = mapped_column(Text)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        for k in ("observation", "sampling", "args", "timings"):
+            if out[k]:
+                out[k] = json.loads(out[k])
+        return out
+
+
+SPENDING = ("signed", "sent", "confirmed")  # statuses whose value counts towards daily limits
+IN_FLIGHT = ("signed", "sent")
+
+
+def _json(v: Any) -> str | None:
+    return None if v is None else json.dumps(v, default=str, sort_keys=True)
+
+
+class StateStore:
+    def __init__(self, url: str):
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._ready = False
+
+    @classmethod
+    def sqlite(cls, path) -> "StateStore":
+        return cls(f"sqlite+aiosqlite:///{path}")
+
+    async def init(self) -> "StateStore":
+        if not self._ready:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            self._ready = True
+        return self
+
+    async def create(self, agent: str, **fields: Any) -> StepRecord:
+        await self.init()
+        now = time.time()
+        rec = StepRecord(id=str(uuid.uuid4()), agent=agent, created_at=now, updated_at=now, status="planned")
+        self._assign(rec, fields)
+        async with self.sessions() as s, s.begin():
+            s.add(rec)
+        return rec
+
+    async def update(self, rec: StepRecord, **fields: Any) -> StepRecord:
+        self._assign(rec, fields)
+        rec.updated_at = time.time()
+        async with self.sessions() as s, s.begin():
+            await s.merge(rec)
+        return rec
+
+    @staticmethod
+    def _assign(rec: StepRecord, fields: dict[str, Any]) -> None:
+        for k, v in fields.items():
+            if k in ("observation", "sampling", "args", "timings"):
+                v = _json(v)
+            elif k in ("value_wei", "token_amount"):
+                v = str(v)
+            setattr(rec, k, v)
+
+    async def pending(self, agent: str) -> list[StepRecord]:
+        """Signed or sent transactions whose outcome is not yet recorded."""
+        await self.init()
+        async with self.sessions() as s:
+            rows = await s.scalars(select(StepRecord).where(StepRecord.agent == agent, StepRecord.status.in_(IN_FLIGHT)).order_by(StepRecord.created_at))
+            return list(rows)
+
+    async def spent_since(self, agent: str, since: float) -> Spend:
+        await self.init()
+        async with self.sessions() as s:
+            rows = await s.execute(select(StepRecord.value_wei, StepRecord.token, StepRecord.token_amount).where(
+                StepRecord.agent == agent, StepRecord.created_at >= since, StepRecord.status.in_(SPENDING)))
+            wei, tokens = 0, {}
+            for value, token, amount in rows:
+                wei += int(value or 0)
+                if token:
+                    tokens[token] = tokens.get(token, Decimal(0)) + Decimal(amount or "0")
+            return Spend(wei, tokens)
+
+    async def recent(self, agent: str | None = None, limit: int = 50) -> list[StepRecord]:
+        await self.init()
+        q = select(StepRecord).order_by(StepRecord.created_at.desc()).limit(limit)
+        if agent:
+            q = q.where(StepRecord.agent == agent)
+        async with self.sessions() as s:
+            return list(await s.scalars(q))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

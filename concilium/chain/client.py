@@ -1,0 +1,89 @@
+"""ChainClient: one chain's AsyncWeb3 with failover, nonces, fees, simulation and receipts.
+
+Sending is split so that the caller can persist the signed transaction before it is broadcast:
+`send(wallet, tx, before_broadcast)` signs under the account's nonce lock, awaits
+`before_broadcast(signed)`, then broadcasts. A restart can rebroadcast the same raw bytes (same
+hash), so a decision never becomes two transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+from web3 import AsyncWeb3
+from web3.exceptions import Web3RPCError
+
+from concilium.chain.fees import Fees, suggest_fees
+from concilium.chain.nonces import NonceManager
+from concilium.chain.receipts import receipt_if_mined, wait_for_receipt
+from concilium.chain.rpc import connect
+from concilium.chain.simulate import Simulation, simulate
+from concilium.chain.wallets import Wallet
+from concilium.errors import ChainError, TxRejected
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    hash: str
+    raw: str
+    nonce: int
+    sender: str
+
+
+class ChainClient:
+    def __init__(self, urls: list[str], confirmations: int = 0, receipt_timeout: float = 120.0):
+        self.w3: AsyncWeb3 = connect(urls)
+        self.nonces = NonceManager(self.w3)
+        self.confirmations = confirmations
+        self.receipt_timeout = receipt_timeout
+        self._chain_id: int | None = None
+
+    async def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(await self.w3.eth.chain_id)
+        return self._chain_id
+
+    def contract(self, address: str, abi: list[dict[str, Any]]):
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=abi)
+
+    async def fees(self, cap: int | None = None) -> Fees:
+        return await suggest_fees(self.w3, cap)
+
+    async def simulate(self, tx: dict) -> Simulation:
+        return await simulate(self.w3, tx)
+
+    async def send(self, wallet: Wallet, tx: dict, before_broadcast: Callable[[SignedTx], Awaitable[None]] | None = None) -> SignedTx:
+        """Fill chain id and nonce, sign, let the caller record, broadcast."""
+        base = {"from": wallet.address, "chainId": await self.chain_id(), "value": 0, **tx}
+        async with self.nonces.next(wallet.address) as nonce:
+            signed = wallet.sign_transaction({**base, "nonce": nonce})
+            st = SignedTx(HexBytes(signed.hash).to_0x_hex(), HexBytes(signed.raw_transaction).to_0x_hex(), nonce, wallet.address)
+            if before_broadcast is not None:
+                await before_broadcast(st)
+            await self.broadcast(st.raw)
+        return st
+
+    async def broadcast(self, raw: str) -> str:
+        """Send raw bytes; a node that already has this exact transaction is not an error."""
+        try:
+            return HexBytes(await self.w3.eth.send_raw_transaction(HexBytes(raw))).to_0x_hex()
+        except Web3RPCError as e:
+            msg = (e.message or str(e)).lower()
+            if "already known" in msg or "already imported" in msg:
+                return HexBytes(AsyncWeb3.keccak(HexBytes(raw))).to_0x_hex()
+            raise TxRejected(f"the node rejected the transaction: {e.message or e}") from None
+
+    async def wait(self, tx_hash: str):
+        return await wait_for_receipt(self.w3, tx_hash, self.confirmations, self.receipt_timeout)
+
+    async def receipt(self, tx_hash: str):
+        return await receipt_if_mined(self.w3, tx_hash)
+
+    async def mined_nonce(self, address: str) -> int:
+        return int(await self.w3.eth.get_transaction_count(address, "latest"))
+
+    async def close(self) -> None:
+        await self.w3.provider.disconnect()

@@ -1,0 +1,39 @@
+"""Errors a user can cause or fix. Each carries a one-line message that says what to do;
+the CLI prints it without a traceback and exits non-zero."""
+
+
+class ConciliumError(Exception):
+    """Base for every error the user can act on."""
+
+    exit_code = 1
+
+
+class SpecError(ConciliumError):
+    """The YAML is wrong. `problems` lists every error with its path and line."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str], source: str = "spec"):
+        self.problems = problems
+        head = f"{source}: {len(problems)} error(s)"
+        super().__init__(head + "\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class StackError(ConciliumError):
+    """A local process (anvil, vLLM) or a bundled file is missing or failed to start."""
+
+
+class ChainError(ConciliumError):
+    """Every RPC endpoint failed, or the chain rejected a request."""
+
+
+class TxRejected(ChainError):
+    """The node refused a transaction (bad nonce, insufficient funds...): it was not sent."""
+
+
+class ModelUnavailable(ConciliumError):
+    """The model server did not answer."""
+
+
+class WalletError(ConciliumError):
+    """A wallet could not be loaded (missing keystore, wrong password, dev account on a real chain)."""

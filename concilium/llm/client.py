@@ -1,0 +1,108 @@
+"""Model access: vLLM's OpenAI-compatible API through langchain-openai.
+
+`ModelClient.decide(messages, schema)` asks for JSON under a JSON schema (vLLM's guided
+decoding, so the output always parses) and returns the raw text, the parsed object, the model
+id and the timing. The model id is a hash of what determines the answer: weights digest (or
+served name), engine and version, and sampling parameters; it is recorded with every decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+from langchain_core.messages import BaseMessage
+from langchain_openai import ChatOpenAI
+
+from concilium.errors import ModelUnavailable
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0
+    seed: int = 0
+    max_tokens: int = 200
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens}
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    text: str
+    value: dict[str, Any]
+    model_id: str
+    model_name: str
+    sampling: dict[str, Any]
+    seconds: float
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+
+
+@dataclass
+class ModelClient:
+    url: str
+    name: str
+    sampling: Sampling = field(default_factory=Sampling)
+    timeout: float = 120.0
+    weights_digest: str | None = None
+    _engine: str | None = None
+
+    def __post_init__(self) -> None:
+        self.chat = ChatOpenAI(
+            base_url=self.url,
+            api_key="EMPTY",
+            model=self.name,
+            temperature=self.sampling.temperature,
+            seed=self.sampling.seed,
+            max_tokens=self.sampling.max_tokens,
+            timeout=self.timeout,
+            max_retries=0,
+        )
+
+    async def engine(self) -> str:
+        """'vllm <version>' from the server, cached; part of the model id."""
+        if self._engine is None:
+            try:
+                async with httpx.AsyncClient(timeout=5) as c:
+                    r = await c.get(self.url.rstrip("/").removesuffix("/v1") + "/version")
+                    self._engine = f"vllm {r.json().get('version', '?')}" if r.status_code == 200 else "openai-compatible"
+            except (httpx.HTTPError, ValueError):
+                raise ModelUnavailable(f"model server at {self.url} is not reachable; start it or fix models.<name>.url") from None
+        return self._engine
+
+    async def model_id(self) -> str:
+        parts = {
+            "weights": self.weights_digest or f"served:{self.name}",
+            "engine": await self.engine(),
+            "sampling": self.sampling.as_dict(),
+        }
+        return "0x" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+    async def decide(self, messages: list[BaseMessage], schema: dict[str, Any], schema_name: str = "decision") -> ModelOutput:
+        response_format = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        model_id = await self.model_id()
+        start = time.perf_counter()
+        try:
+            msg = await self.chat.ainvoke(messages, response_format=response_format)
+        except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as e:
+            self._engine = None  # re-probe next time: the server may come back as a new version
+            raise ModelUnavailable(f"model server at {self.url} did not answer ({type(e).__name__}); is vLLM running?") from None
+        except openai.NotFoundError:
+            raise ModelUnavailable(f"model {self.name!r} is not served at {self.url}; check models.<name>.name") from None
+        except openai.BadRequestError as e:
+            raise ModelUnavailable(f"model server at {self.url} refused the request: {e.message}") from None
+        seconds = time.perf_counter() - start
+        text = msg.content if isinstance(msg.content, str) else json.dumps(msg.content)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = {}
+        usage = msg.usage_metadata or {}
+        return ModelOutput(text, value if isinstance(value, dict) else {}, model_id, self.name,
+                           self.sampling.as_dict(), seconds, usage.get("output_tokens", 0), usage.get("input_tokens", 0))

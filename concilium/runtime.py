@@ -1,0 +1,85 @@
+"""Runtime: a Spec made live. Starts what the YAML asks to embed (anvil, vLLM), connects to
+what it names (RPC URLs, vLLM URLs), loads wallets, opens the state store, builds the agents.
+
+    async with Runtime.open(load_spec("agents.yaml")) as rt:
+        record = await rt.agents["treasury-keeper"].step()
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from concilium.agents.agent import Agent
+from concilium.agents.records import StateStore
+from concilium.chain.client import ChainClient
+from concilium.chain.wallets import Wallet, load_wallet
+from concilium.errors import ChainError
+from concilium.llm.client import ModelClient, Sampling
+from concilium.spec import Spec
+from concilium.stack.embedded import EmbeddedStack
+from concilium.stack.process import Progress
+from concilium.stack.anvil import DEV_CHAIN_ID
+
+
+class Runtime:
+    def __init__(self, spec: Spec, state_dir: Path, stack: EmbeddedStack):
+        self.spec = spec
+        self.state_dir = state_dir
+        self.stack = stack
+        self.chains: dict[str, ChainClient] = {}
+        self.models: dict[str, ModelClient] = {}
+        self.wallets: dict[str, Wallet] = {}
+        self.agents: dict[str, Agent] = {}
+        self.store: StateStore | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, spec: Spec, stack: EmbeddedStack | None = None, state_dir: Path | None = None,
+                   progress: Progress = lambda _: None, store_url: str | None = None) -> AsyncIterator["Runtime"]:
+        state_dir = Path(state_dir or spec.state_dir or spec.base_dir / ".concilium")
+        state_dir.mkdir(parents=True, exist_ok=True)
+        own_stack = stack is None
+        stack = stack or EmbeddedStack(state_dir, progress=progress)
+        rt = cls(spec, state_dir, stack)
+        try:
+            await rt._connect(progress, store_url or f"sqlite+aiosqlite:///{state_dir / 'state.db'}")
+            yield rt
+        finally:
+            await rt._close()
+            if own_stack:
+                stack.stop()
+
+    async def _connect(self, progress: Progress, store_url: str) -> None:
+        spec = self.spec
+        used_chains = {a.chain for a in spec.agents} or set(spec.chains)
+        used_models = {a.model for a in spec.agents} or set(spec.models)
+        for name in used_chains:
+            c = spec.chains[name]
+            urls = [(await self.stack.chain()).url] if c.embedded else c.urls
+            client = ChainClient(urls, c.confirmations, c.receipt_timeout)
+            chain_id = await client.chain_id()
+            expected = c.chain_id or (DEV_CHAIN_ID if c.embedded else None)
+            if expected is not None and chain_id != expected:
+                raise ChainError(f"chain {name!r}: RPC reports chain id {chain_id}, the YAML says {expected}; check chains.{name}")
+            self.chains[name] = client
+        for name in used_models:
+            m = spec.models[name]
+            sampling = Sampling(m.temperature, m.seed, m.max_tokens)
+            if m.serve is not None:
+                server, digest = await self.stack.model(m.serve)
+                self.models[name] = ModelClient(server.url, server.served_name, sampling, m.timeout, digest)
+            else:
+                self.models[name] = ModelClient(m.url, m.name or name, sampling, m.timeout)  # type: ignore[arg-type]
+        for name, w in spec.wallets.items():
+            self.wallets[name] = load_wallet(name, w, spec.base_dir)
+        self.store = await StateStore(store_url).init()
+        for a in spec.agents:
+            self.agents[a.name] = Agent(spec, a, self.chains[a.chain], self.models[a.model], self.wallets, self.store)
+
+    async def _close(self) -> None:
+        for c in self.chains.values():
+            await c.close()
+        if self.store is not None:
+            await self.store.close()

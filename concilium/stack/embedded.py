@@ -1,0 +1,59 @@
+"""The embedded stack: the anvil and vLLM processes concilium starts when the YAML says
+`rpc: embedded` or `serve: ...`. Each is started once, on first use, and shared."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from concilium.stack.anvil import Anvil
+from concilium.stack.model import BUNDLED_NAME, prepare_bundled_model, weights_digest
+from concilium.stack.process import Progress
+from concilium.stack.vllm_server import VLLMServer
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("CONCILIUM_CACHE", Path.home() / ".cache" / "concilium"))
+
+
+class EmbeddedStack:
+    def __init__(self, state_dir: Path, cache_dir: Path | None = None, progress: Progress = lambda _: None):
+        self.state_dir = Path(state_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.progress = progress
+        self._anvil: Anvil | None = None
+        self._servers: dict[str, VLLMServer] = {}
+        self._digests: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+
+    async def chain(self) -> Anvil:
+        async with self._lock:
+            if self._anvil is None:
+                self._anvil = await Anvil(self.state_dir).start(self.progress)
+            return self._anvil
+
+    async def model(self, serve: str) -> tuple[VLLMServer, str | None]:
+        """A running server for `serve` ("bundled", an HF model dir or a hub id), and the
+        weights digest when we know it."""
+        async with self._lock:
+            if serve not in self._servers:
+                if serve == "bundled":
+                    path = await asyncio.to_thread(prepare_bundled_model, self.cache_dir, self.progress)
+                    self._digests[serve] = weights_digest(path)
+                    server = VLLMServer(str(path), BUNDLED_NAME, self.state_dir)
+                else:
+                    server = VLLMServer(serve, serve, self.state_dir)
+                    if Path(serve).is_dir():
+                        self._digests[serve] = await asyncio.to_thread(weights_digest, Path(serve))
+                await server.start(self.progress)
+                self._servers[serve] = server
+            return self._servers[serve], self._digests.get(serve)
+
+    def stop(self) -> None:
+        for s in self._servers.values():
+            s.stop()
+        self._servers.clear()
+        if self._anvil is not None:
+            self._anvil.stop()
+            self._anvil = None

@@ -1,0 +1,57 @@
+"""What tools act on: one agent's chain, wallet and the names the YAML defines, resolved.
+
+Names are the only handles the model ever sees; this is where they become addresses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from concilium.chain.abi import load_abi
+from concilium.chain.client import ChainClient
+from concilium.chain.wallets import Wallet
+from concilium.spec import AgentSpec, Spec, WalletRef
+
+
+@dataclass
+class ContractRef:
+    name: str
+    address: str
+    abi: list[dict[str, Any]]
+    handle: Any  # web3 AsyncContract
+
+    def functions(self, mutating: bool) -> list[dict[str, Any]]:
+        views = ("view", "pure")
+        return [f for f in self.abi if f.get("type") == "function" and ((f.get("stateMutability") not in views) == mutating)]
+
+
+@dataclass
+class ToolContext:
+    agent: AgentSpec
+    chain: ChainClient
+    wallet: Wallet
+    addresses: dict[str, str]
+    contracts: dict[str, ContractRef]
+    _decimals: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, spec: Spec, agent: AgentSpec, chain: ChainClient, wallets: dict[str, Wallet]) -> "ToolContext":
+        addresses = {}
+        for name, a in spec.addresses.items():
+            addresses[name] = wallets[a.wallet].address if isinstance(a, WalletRef) else to_checksum_address(a)
+        contracts = {}
+        for name, c in spec.contracts.items():
+            abi = load_abi(c.abi, spec.base_dir)
+            contracts[name] = ContractRef(name, to_checksum_address(c.address), abi, chain.contract(c.address, abi))
+        return cls(agent, chain, wallets[agent.wallet], addresses, contracts)
+
+    def address(self, name: str) -> str:
+        return self.addresses[name]
+
+    async def decimals(self, token: str) -> int:
+        if token not in self._decimals:
+            self._decimals[token] = int(await self.contracts[token].handle.functions.decimals().call())
+        return self._decimals[token]

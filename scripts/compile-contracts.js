@@ -1,0 +1,65 @@
+// Compile contracts/src/*.sol with the pinned solc-js into concilium/artifacts/<Contract>.json.
+// `--check` exits 1 when the committed artifacts differ from what the sources compile to.
+const fs = require("fs");
+const path = require("path");
+const solc = require("solc");
+
+const root = path.resolve(__dirname, "..");
+const srcDir = path.join(root, "contracts", "src");
+const outDir = path.join(root, "concilium", "artifacts");
+const check = process.argv.includes("--check");
+
+const sources = {};
+for (const f of fs.readdirSync(srcDir).filter((f) => f.endsWith(".sol")).sort()) {
+  sources[`src/${f}`] = { content: fs.readFileSync(path.join(srcDir, f), "utf8") };
+}
+function findImports(p) {
+  for (const base of [path.join(root, "contracts"), path.join(root, "node_modules")]) {
+    const full = path.join(base, p);
+    if (fs.existsSync(full)) return { contents: fs.readFileSync(full, "utf8") };
+  }
+  return { error: `not found: ${p}` };
+}
+const input = {
+  language: "Solidity",
+  sources,
+  settings: {
+    optimizer: { enabled: true, runs: 200 },
+    evmVersion: "cancun",
+    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+  },
+};
+const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
+const errors = (out.errors || []).filter((e) => e.severity === "error");
+for (const e of out.errors || []) console.error(e.formattedMessage);
+if (errors.length) process.exit(1);
+
+let stale = [];
+fs.mkdirSync(outDir, { recursive: true });
+for (const [file, contracts] of Object.entries(out.contracts)) {
+  if (!file.startsWith("src/")) continue;
+  for (const [name, c] of Object.entries(contracts)) {
+    if (!c.evm.bytecode.object) continue; // abstract contracts and interfaces
+    const artifact = {
+      contractName: name,
+      sourceName: file,
+      compiler: `solc-js ${solc.version()}`,
+      abi: c.abi,
+      bytecode: "0x" + c.evm.bytecode.object,
+      deployedBytecode: "0x" + c.evm.deployedBytecode.object,
+    };
+    const text = JSON.stringify(artifact, null, 1) + "\n";
+    const target = path.join(outDir, `${name}.json`);
+    if (check) {
+      if (!fs.existsSync(target) || fs.readFileSync(target, "utf8") !== text) stale.push(name);
+    } else {
+      fs.writeFileSync(target, text);
+      console.log(`compiled ${name} -> ${path.relative(root, target)}`);
+    }
+  }
+}
+if (check && stale.length) {
+  console.error(`stale artifacts: ${stale.join(", ")}; run \`make contracts\` and commit concilium/artifacts`);
+  process.exit(1);
+}
+if (check) console.log("artifacts are up to date");
