@@ -271,6 +271,7 @@ def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) ->
     lines = _line_index(node)
     problems: list[str] = []
     data = _interpolate(data, (), problems, lines)
+    unset = set(problems)
     if base_dir is not None:
         data["base_dir"] = base_dir
     spec: Spec | None = None
@@ -278,7 +279,9 @@ def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) ->
         spec = Spec.model_validate(data)
     except ValidationError as e:
         for err in e.errors():
-            problems.append(_format(err["loc"], _message(err), lines, data))
+            text = _format(err["loc"], _message(err), lines, data)
+            if not any(text.split(":")[0] == u.split(":")[0] for u in unset):  # already reported as unset
+                problems.append(text)
     if spec is not None:
         problems += [_format(loc, msg, lines) for loc, msg in _cross_references(spec)]
     if problems:

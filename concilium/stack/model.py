@@ -51,7 +51,7 @@ def prepare_bundled_model(cache_dir: Path, progress: Callable[[str], None] = lam
     progress("reading the GGUF config and tokenizer")
     config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     progress("dequantising the weights")
     load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model)
     model.tie_weights()

