@@ -102,14 +102,15 @@ class Agent:
         if decision.action == "noop":
             return await self.store.update(rec, status="noop", timings=t.stages)
         with t.stage("guard"):
-            try:
-                if decision.action not in WRITE_TOOLS:
-                    raise ToolInputError(f"unknown action {decision.action!r}")
-                intent = await WRITE_TOOLS[decision.action][1](self.ctx, decision)
-            except ToolInputError as e:
-                verdict, intent = Verdict.refuse("input", str(e)), None
-            else:
-                verdict = await self.guard.check(decision, intent)
+            intent = None
+            verdict = self.guard.check_tool(decision)
+            if verdict is None:
+                try:
+                    intent = await WRITE_TOOLS[decision.action][1](self.ctx, decision)
+                except ToolInputError as e:
+                    verdict = Verdict.refuse("input", str(e))
+                else:
+                    verdict = await self.guard.check(decision, intent)
         if intent is not None:
             await self.store.update(rec, summary=intent.summary, value_wei=intent.value_wei, token=intent.token, token_amount=intent.token_amount)
         if not verdict.allowed:

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from concilium.stack.anvil import Anvil
 from concilium.stack.model import BUNDLED_NAME, prepare_bundled_model, weights_digest
 from concilium.stack.process import Progress
 from concilium.stack.vllm_server import VLLMServer
+
+
+@dataclass
+class ExternalServer:
+    url: str
+    served_name: str
+
+    def stop(self) -> None:  # not ours to stop
+        pass
 
 
 def default_cache_dir() -> Path:
@@ -49,6 +59,12 @@ class EmbeddedStack:
                 await server.start(self.progress)
                 self._servers[serve] = server
             return self._servers[serve], self._digests.get(serve)
+
+    def attach(self, serve: str, url: str, served_name: str, digest: str | None = None) -> None:
+        """Use an already running server for `serve` instead of starting one."""
+        self._servers[serve] = ExternalServer(url, served_name)  # type: ignore[assignment]
+        if digest:
+            self._digests[serve] = digest
 
     def stop(self) -> None:
         for s in self._servers.values():

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from concilium.llm.decisions import Decision
 from concilium.tools.context import ToolContext
-from concilium.tools.writes import TxIntent
+from concilium.tools.writes import WRITE_TOOLS, TxIntent
 from concilium.units import format_ether
 
 DAY = 86_400.0
@@ -51,10 +51,16 @@ class PolicyGuard:
         self.policy = ctx.agent.policy
         self.ledger = ledger
 
+    def check_tool(self, decision: Decision) -> Verdict | None:
+        """Refuse an action that is not one of the agent's write tools (before it is built)."""
+        if decision.action not in self.ctx.agent.tools or decision.action not in WRITE_TOOLS:
+            return Verdict.refuse("tool", f"tool {decision.action!r} is not enabled for agent {self.ctx.agent.name!r}")
+        return None
+
     async def check(self, decision: Decision, intent: TxIntent) -> Verdict:
         p, name = self.policy, self.ctx.agent.name
-        if decision.action not in self.ctx.agent.tools:
-            return Verdict.refuse("tool", f"tool {decision.action!r} is not enabled for agent {name!r}")
+        if (refused := self.check_tool(decision)) is not None:
+            return refused
         if intent.recipient is not None and intent.recipient not in p.recipients:
             return Verdict.refuse("recipient", f"{intent.recipient!r} is not an allowed recipient (allowed: {', '.join(p.recipients) or 'none'})")
         if intent.tool == "write_contract" and intent.function not in p.contracts.get(intent.contract or "", []):

