@@ -383,8 +383,8 @@ def _cross_references(spec: Spec) -> list[tuple[tuple, str]]:
 
     def need(section: dict, name: str, loc: tuple, what: str) -> None:
         if name not in section:
-            known = ", ".join(sorted(section)) or "none defined"
-            out.append((loc, f"unknown {what} {name!r}; defined {what}s: {known}"))
+            known = ", ".join(sorted(section)) or "(none)"
+            out.append((loc, f"unknown {what} {name!r}; defined: {known}"))
 
     for name, addr in spec.addresses.items():
         if isinstance(addr, WalletRef):

@@ -36,7 +36,7 @@ async def test_model_decision_is_guarded_executed_and_recorded(stack, vllm, chai
         assert receipt["status"] == 1 and receipt["blockNumber"] == r.block_number
         amount = int(json.loads(r.args)["amount"] * 10**18)
         assert await chain.w3.eth.get_balance(HOT) - before == amount <= 2 * 10**18
-        assert set(json.loads(r.timings)) == {"observe", "plan", "guard", "act"}
+        assert set(json.loads(r.timings)) == {"observe", "plan", "model", "guard", "act"}
 
 
 async def test_prompt_injection_in_chain_data_gets_nothing_past_the_guard(stack, vllm, chain, tmp_path):

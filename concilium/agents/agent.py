@@ -79,6 +79,7 @@ class Agent:
                 except ModelUnavailable as e:
                     await self.store.create(self.name, status="error", observation=observation, error=str(e), timings=t.stages)
                     raise
+            t.stages["model"] = out.seconds  # the server round trip inside "plan"
             prompt = "\n\n".join(str(m.content) for m in messages)
             rec = await self.store.create(
                 self.name, observation=observation, inputs_hash=inputs_hash(self.spec, observation, []), prompt=prompt,

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
-REASON_MAX = 160
+REASON_MAX = 100
 
 
 class Decision(BaseModel):
