@@ -33,7 +33,10 @@ $(NODE_STAMP): package.json package-lock.json
 demo: install
 	$(VENV)/bin/concilium demo
 
-test: install check-contracts test-python
+test: install check-contracts test-contracts test-python
+
+test-contracts: $(NODE_STAMP)
+	node_modules/.bin/forge test
 
 test-python:
 	$(PY) -m pytest -q -ra

@@ -5,16 +5,19 @@ const path = require("path");
 const solc = require("solc");
 
 const root = path.resolve(__dirname, "..");
-const srcDir = path.join(root, "contracts", "src");
+// our contracts, test-only consumers, and the example consumers
+const srcDirs = ["contracts/src", "contracts/testing", "examples/contracts"];
 const outDir = path.join(root, "concilium", "artifacts");
 const check = process.argv.includes("--check");
 
 const sources = {};
-for (const f of fs.readdirSync(srcDir).filter((f) => f.endsWith(".sol")).sort()) {
-  sources[`src/${f}`] = { content: fs.readFileSync(path.join(srcDir, f), "utf8") };
+for (const dir of srcDirs) {
+  for (const f of fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith(".sol")).sort()) {
+    sources[`${dir}/${f}`] = { content: fs.readFileSync(path.join(root, dir, f), "utf8") };
+  }
 }
 function findImports(p) {
-  for (const base of [path.join(root, "contracts"), path.join(root, "node_modules")]) {
+  for (const base of [root, path.join(root, "node_modules")]) {
     const full = path.join(base, p);
     if (fs.existsSync(full)) return { contents: fs.readFileSync(full, "utf8") };
   }
@@ -37,7 +40,7 @@ if (errors.length) process.exit(1);
 let stale = [];
 fs.mkdirSync(outDir, { recursive: true });
 for (const [file, contracts] of Object.entries(out.contracts)) {
-  if (!file.startsWith("src/")) continue;
+  if (!srcDirs.some((d) => file.startsWith(d + "/"))) continue;
   for (const [name, c] of Object.entries(contracts)) {
     if (!c.evm.bytecode.object) continue; // abstract contracts and interfaces
     const artifact = {
