@@ -17,7 +17,7 @@ class JsonFormatter(logging.Formatter):
         out = {"ts": round(time.time(), 3), "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
         out.update({k: v for k, v in vars(record).items() if k not in _STD and not k.startswith("_")})
         if record.exc_info and record.levelno >= logging.ERROR:
-            out["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+            out["exc"] = f"{type(record.exc_info[1]).__name__}: {str(record.exc_info[1])[:300]}"
         return json.dumps(out, default=str)
 
 

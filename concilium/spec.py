@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -238,6 +238,9 @@ class Spec(_Model):
     state_dir: Path | None = None
     base_dir: Path = Field(default=Path("."), exclude=True)
 
+    def cross_references(self) -> list[tuple[tuple, str]]:
+        return _cross_references(self)
+
     def agent(self, name: str) -> AgentSpec:
         for a in self.agents:
             if a.name == name:
@@ -250,15 +253,28 @@ class Spec(_Model):
 
 def load_spec(path: str | Path) -> Spec:
     """Read, interpolate and validate a YAML file. Raises SpecError listing every problem."""
+    return load_yaml(path, Spec)
+
+
+def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) -> Spec:
+    return parse_yaml(text, Spec, source, base_dir)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml(path: str | Path, model: type[M]) -> M:
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
         raise SpecError([f"cannot read {p}: {e.strerror}; check the path"], source=str(p)) from None
-    return parse_spec(text, source=str(p), base_dir=p.resolve().parent)
+    return parse_yaml(text, model, source=str(p), base_dir=p.resolve().parent)
 
 
-def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) -> Spec:
+def parse_yaml(text: str, model: type[M], source: str = "spec", base_dir: Path | None = None) -> M:
+    """YAML text -> `model`, with ${ENV} interpolation and errors that name path and line.
+    A model may define `cross_references()` returning (location, message) pairs."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -272,21 +288,21 @@ def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) ->
     problems: list[str] = []
     data = _interpolate(data, (), problems, lines)
     unset = set(problems)
-    if base_dir is not None:
+    if base_dir is not None and "base_dir" in model.model_fields:
         data["base_dir"] = base_dir
-    spec: Spec | None = None
+    result: M | None = None
     try:
-        spec = Spec.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as e:
         for err in e.errors():
             text = _format(err["loc"], _message(err), lines, data)
             if not any(text.split(":")[0] == u.split(":")[0] for u in unset):  # already reported as unset
                 problems.append(text)
-    if spec is not None:
-        problems += [_format(loc, msg, lines) for loc, msg in _cross_references(spec)]
+    if result is not None and hasattr(result, "cross_references"):
+        problems += [_format(loc, msg, lines) for loc, msg in result.cross_references()]
     if problems:
         raise SpecError(problems, source)
-    return spec  # type: ignore[return-value]
+    return result  # type: ignore[return-value]
 
 
 def _message(err: dict[str, Any]) -> str:

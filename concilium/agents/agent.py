@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from concilium.agents.prompt import build_messages, inputs_hash
 from concilium.agents.records import StateStore, StepRecord
 from concilium.chain.client import ChainClient, SignedTx
+from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
 from concilium.errors import ChainError, ConciliumError, ModelUnavailable, TxRejected
 from concilium.llm.client import ModelClient
@@ -140,33 +141,24 @@ class Agent:
             await self.store.update(rec, error=str(e))
             raise
         await self.store.update(rec, status="sent")
-        return await self._settle(rec, signed.hash)
+        return await self._record_receipt(rec, await self.chain.wait(signed.hash))
 
-    async def _settle(self, rec: StepRecord, tx_hash: str) -> StepRecord:
-        receipt = await self.chain.wait(tx_hash)
+    async def _record_receipt(self, rec: StepRecord, receipt) -> StepRecord:
         status = "confirmed" if receipt["status"] == 1 else "reverted"
-        log.info("transaction settled", extra={"agent": self.name, "tx": tx_hash, "status": status})
+        log.info("transaction settled", extra={"agent": self.name, "tx": rec.tx_hash, "status": status})
         return await self.store.update(rec, status=status, block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"])
 
     # ------------------------------------------------------------------ recovery
 
     async def _reconcile(self) -> None:
-        """Settle what a previous run left signed or sent: by receipt, else by nonce, else
-        rebroadcast the very same signed bytes (same hash: at most one transaction)."""
+        """Settle what a previous run left signed or sent (see chain/inflight.py)."""
         for rec in await self.store.pending(self.name):
-            if await self.chain.receipt(rec.tx_hash) is not None:
-                await self._settle(rec, rec.tx_hash)
-            elif await self.chain.mined_nonce(rec.sender) > rec.nonce:
-                await self.store.update(rec, status="dropped", error=f"nonce {rec.nonce} was used by another transaction; this one never landed")
+            log.warning("settling a transaction left in flight", extra={"agent": self.name, "tx": rec.tx_hash})
+            settled = await settle_inflight(self.chain, rec.tx_hash, rec.raw_tx, rec.sender, rec.nonce)
+            if settled.receipt is None:
+                await self.store.update(rec, status="dropped", error=settled.note)
             else:
-                log.warning("rebroadcasting a transaction left in flight", extra={"agent": self.name, "tx": rec.tx_hash})
-                try:
-                    await self.chain.broadcast(rec.raw_tx)
-                except TxRejected as e:
-                    await self.store.update(rec, status="dropped", error=str(e))
-                    continue
-                await self.store.update(rec, status="sent")
-                await self._settle(rec, rec.tx_hash)
+                await self._record_receipt(rec, settled.receipt)
 
     async def reconcile(self) -> None:
         async with self._lock:

@@ -15,14 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Float, Integer, String, Text, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from concilium.db import Base, Database
 from concilium.tools.guard import Spend
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class StepRecord(Base):
@@ -75,25 +71,8 @@ def _json(v: Any) -> str | None:
     return None if v is None else json.dumps(v, default=str, sort_keys=True)
 
 
-class StateStore:
-    def __init__(self, url: str):
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._ready = False
-
-    @classmethod
-    def sqlite(cls, path) -> "StateStore":
-        return cls(f"sqlite+aiosqlite:///{path}")
-
-    async def init(self) -> "StateStore":
-        if not self._ready:
-            async with self.engine.begin() as conn:
-                await conn.run_sync(Base.metadata.create_all)
-            self._ready = True
-        return self
+class StateStore(Database):
+    models = (StepRecord,)
 
     async def create(self, agent: str, **fields: Any) -> StepRecord:
         await self.init()
@@ -147,5 +126,3 @@ class StateStore:
         async with self.sessions() as s:
             return list(await s.scalars(q))
 
-    async def close(self) -> None:
-        await self.engine.dispose()

@@ -1,0 +1,81 @@
+"""A local oracle network on one machine (`concilium oracle up`, the demo, tests, benchmarks):
+deploys AgentOracle with N node keys and a quorum, and runs N nodes in this process. The nodes
+share one vLLM server here, but each evaluates, signs and keeps its state on its own, with its
+own key, chain client and database, exactly as separate operators would."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from concilium.chain.client import ChainClient
+from concilium.chain.deploy import deploy
+from concilium.chain.wallets import Wallet, dev_wallet
+from concilium.llm.client import ModelClient
+from concilium.oracle.node import NodeSettings, OracleNode
+from concilium.oracle.store import OracleStore
+from concilium.stack.process import free_port
+
+NODE_KEY_OFFSET = 10  # node keys come from the dev mnemonic after anvil's ten funded accounts
+
+
+def node_wallet(i: int) -> Wallet:
+    return dev_wallet(NODE_KEY_OFFSET + i, f"node{i}")
+
+
+@dataclass
+class LocalOracleNetwork:
+    chain_url: str
+    model: ModelClient
+    state_dir: Path
+    nodes: list[OracleNode] = field(default_factory=list)
+    oracle: str = ""
+
+    @classmethod
+    async def deploy(cls, chain_url: str, model: ModelClient, state_dir: Path, n: int = 4, quorum: int = 3,
+                     owner: Wallet | None = None, node_factory=OracleNode, backoff: float = 3.0) -> "LocalOracleNetwork":
+        net = cls(chain_url, model, Path(state_dir))
+        owner = owner or dev_wallet(0)
+        chain = ChainClient([chain_url])
+        wallets = [node_wallet(i) for i in range(n)]
+        for w in wallets:  # gas money for submitting
+            await chain.w3.provider.make_request("anvil_setBalance", [w.address, hex(100 * 10**18)])
+        net.oracle = await deploy(chain, owner, "AgentOracle", [w.address for w in wallets], quorum)
+        start = await chain.w3.eth.block_number
+        await chain.close()
+        ports = [free_port() for _ in range(n)]
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        for i, w in enumerate(wallets):
+            net.nodes.append(net._node(node_factory, i, w, ports[i], [u for j, u in enumerate(urls) if j != i], start, backoff))
+        return net
+
+    def _node(self, factory, i: int, wallet: Wallet, port: int, peers: list[str], start: int, backoff: float) -> OracleNode:
+        settings = NodeSettings(self.oracle, port=port, peers=tuple(peers), start_block=start, backoff=backoff)
+        model = ModelClient(self.model.url, self.model.name, self.model.sampling, self.model.timeout, self.model.weights_digest)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        store = OracleStore.sqlite(self.state_dir / f"node{i}.db")
+        return factory(settings, wallet, ChainClient([self.chain_url]), model, store)
+
+    async def start(self) -> "LocalOracleNetwork":
+        await asyncio.gather(*(n.start() for n in self.nodes))
+        return self
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(n.stop() for n in self.nodes))
+        for n in self.nodes:
+            await n.chain.close()
+            await n.store.close()
+
+    async def restart_node(self, i: int, factory=OracleNode) -> OracleNode:
+        """Stop node i and start a fresh process-equivalent on the same key, port and database."""
+        old = self.nodes[i]
+        await old.stop()
+        await old.chain.close()
+        await old.store.close()
+        s = old.settings
+        fresh = factory(s, old.wallet, ChainClient([self.chain_url]), ModelClient(
+            self.model.url, self.model.name, self.model.sampling, self.model.timeout, self.model.weights_digest),
+            OracleStore(old.store.url))
+        self.nodes[i] = fresh
+        return await fresh.start()

@@ -1,0 +1,112 @@
+"""An oracle node's own records: every round it joined (its answer, the peers' answers, the
+outcome, the submission and its gas) and the block it has processed up to, so that a restart
+resumes where it stopped and never submits twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import Float, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from concilium.db import Base, Database
+
+
+class Round(Base):
+    __tablename__ = "oracle_rounds"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # "<oracle>:<requestId>:<node>"
+    node: Mapped[str] = mapped_column(String(42), index=True)
+    oracle: Mapped[str] = mapped_column(String(42))
+    request_id: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    # open | answered | submitted | fulfilled | cancelled | expired | skipped
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    consumer: Mapped[str | None] = mapped_column(String(42))
+    kind: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str] = mapped_column(Text)
+    options: Mapped[str] = mapped_column(Text, default="0x")
+    model_id: Mapped[str | None] = mapped_column(String(66))
+    pinned_model: Mapped[str | None] = mapped_column(String(66))
+    deadline: Mapped[int] = mapped_column(Integer)
+    fee_wei: Mapped[str] = mapped_column(String(80), default="0")
+    my_answer: Mapped[str | None] = mapped_column(Text)  # JSON: value hex, signature hex, readable
+    peer_answers: Mapped[str] = mapped_column(Text, default="{}")  # JSON: signer -> value hex, signature hex
+    model_output: Mapped[str | None] = mapped_column(Text)
+    submit_tx: Mapped[str | None] = mapped_column(String(66))
+    submit_raw: Mapped[str | None] = mapped_column(Text)
+    submit_nonce: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[str | None] = mapped_column(Text)
+    fulfil_tx: Mapped[str | None] = mapped_column(String(66))
+    gas_used: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        out.pop("submit_raw", None)
+        for k in ("my_answer", "peer_answers"):
+            if out[k]:
+                out[k] = json.loads(out[k])
+        return out
+
+
+class Cursor(Base):
+    __tablename__ = "oracle_cursor"
+
+    key: Mapped[str] = mapped_column(String(90), primary_key=True)  # "<oracle>:<node>"
+    block: Mapped[int] = mapped_column(Integer)
+
+
+class OracleStore(Database):
+    models = (Round, Cursor)
+
+    async def cursor(self, key: str) -> int | None:
+        await self.init()
+        async with self.sessions() as s:
+            c = await s.get(Cursor, key)
+            return c.block if c else None
+
+    async def set_cursor(self, key: str, block: int) -> None:
+        async with self.sessions() as s, s.begin():
+            await s.merge(Cursor(key=key, block=block))
+
+    async def get(self, key: str) -> Round | None:
+        await self.init()
+        async with self.sessions() as s:
+            return await s.get(Round, key)
+
+    async def add(self, rnd: Round) -> Round:
+        """Insert a round unless it exists (events can be seen twice across restarts)."""
+        await self.init()
+        async with self.sessions() as s, s.begin():
+            existing = await s.get(Round, rnd.key)
+            if existing is not None:
+                return existing
+            rnd.created_at = rnd.updated_at = time.time()
+            s.add(rnd)
+            return rnd
+
+    async def update(self, rnd: Round, **fields: Any) -> Round:
+        for k, v in fields.items():
+            setattr(rnd, k, json.dumps(v) if k in ("my_answer", "peer_answers") and not isinstance(v, str) else v)
+        rnd.updated_at = time.time()
+        async with self.sessions() as s, s.begin():
+            await s.merge(rnd)
+        return rnd
+
+    async def open_rounds(self, node: str) -> list[Round]:
+        await self.init()
+        async with self.sessions() as s:
+            q = select(Round).where(Round.node == node, Round.status.in_(("open", "answered", "submitted")))
+            return list(await s.scalars(q.order_by(Round.request_id)))
+
+    async def rounds(self, node: str | None = None, limit: int = 100) -> list[Round]:
+        await self.init()
+        q = select(Round).order_by(Round.request_id.desc()).limit(limit)
+        if node:
+            q = q.where(Round.node == node)
+        async with self.sessions() as s:
+            return list(await s.scalars(q))
