@@ -162,6 +162,9 @@ def audit_show(state_dir: Path = typer.Option(Path(".concilium"))) -> None:
 
 
 def main() -> None:
+    from concilium.cli_oracle import oracle_app
+
+    app.add_typer(oracle_app, name="oracle")
     app()
 
 

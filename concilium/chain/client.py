@@ -66,6 +66,19 @@ class ChainClient:
             await self.broadcast(st.raw)
         return st
 
+    async def transact(self, wallet: Wallet, tx: dict, what: str = "transaction"):
+        """Simulate, price, sign, send and wait: the plain path for setup and operator calls
+        (agents go through their guard and records instead). Returns the receipt."""
+        sim = await self.simulate({"from": wallet.address, **tx})
+        if not sim.ok:
+            raise ChainError(f"{what} would fail: {sim.error}")
+        fees = await self.fees()
+        signed = await self.send(wallet, {**tx, "gas": int(sim.gas * 1.25) + 10_000, **fees.as_tx()})
+        receipt = await self.wait(signed.hash)
+        if receipt["status"] != 1:
+            raise ChainError(f"{what} reverted (tx {signed.hash})")
+        return receipt
+
     async def broadcast(self, raw: str) -> str:
         """Send raw bytes; a node that already has this exact transaction is not an error."""
         try:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hexbytes import HexBytes
+from web3.logs import DISCARD
 
 from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet
-from concilium.errors import ChainError, ConciliumError
+from concilium.errors import ConciliumError
 from concilium.oracle.kinds import Kind, decode_answer, encode_options
 
 
@@ -67,7 +68,8 @@ class OracleRequest:
         raise OracleTimeout(f"no answer to request {self.request_id} within {timeout:.0f} s; after its deadline "
                             f"({self.deadline}) you can cancel it for a refund")
 
-    async def cancel(self) -> str:
+    async def cancel(self):
+        """Refund the fee to the requester; only after the deadline."""
         return await self.client._send(self.client.contract.encode_abi("cancel", args=[self.request_id]))
 
 
@@ -88,16 +90,10 @@ class OracleClient:
                                                                    HexBytes(model_id or "0x" + "00" * 32), timeout])
         else:
             data = self.contract.encode_abi("request", args=[prompt, int(kind), options, callback_gas])
-        receipt = await self._send(data, fee, wait=True)
-        [event] = self.contract.events.Requested().process_receipt(receipt)
+        receipt = await self._send(data, fee)
+        [event] = self.contract.events.Requested().process_receipt(receipt, errors=DISCARD)
         return OracleRequest(self, int(event["args"]["requestId"]), kind, options, HexBytes(receipt["transactionHash"]).to_0x_hex(),
                              int(receipt["blockNumber"]), int(event["args"]["deadline"]))
 
-    async def _send(self, data: str, value: int = 0, wait: bool = True):
-        tx = {"to": self.contract.address, "data": data, "value": value}
-        sim = await self.chain.simulate({"from": self.wallet.address, **tx})
-        if not sim.ok:
-            raise ChainError(f"the oracle refused the call: {sim.error}")
-        fees = await self.chain.fees()
-        signed = await self.chain.send(self.wallet, {**tx, "gas": int(sim.gas * 1.2) + 10_000, **fees.as_tx()})
-        return await self.chain.wait(signed.hash) if wait else signed.hash
+    async def _send(self, data: str, value: int = 0):
+        return await self.chain.transact(self.wallet, {"to": self.contract.address, "data": data, "value": value}, "the oracle call")

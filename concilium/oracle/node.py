@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import uvicorn
 from hexbytes import HexBytes
+from web3.logs import DISCARD
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from concilium.chain.abi import artifact
@@ -288,7 +289,7 @@ class OracleNode:
             await self.store.update(rnd, status="answered", note=settled.note)
             return
         fields: dict = {"gas_used": int(receipt["gasUsed"]), "fulfil_tx": HexBytes(receipt["transactionHash"]).to_0x_hex()}
-        events = self.contract.events.Fulfilled().process_receipt(receipt) if receipt["status"] == 1 else []
+        events = self.contract.events.Fulfilled().process_receipt(receipt, errors=DISCARD) if receipt["status"] == 1 else []
         if events:
             fields.update(status="fulfilled", result="0x" + bytes(events[0]["args"]["result"]).hex(),
                           note=json.dumps({"signers": list(events[0]["args"]["signers"]), "callback_ok": bool(events[0]["args"]["callbackOk"])}))
