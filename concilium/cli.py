@@ -65,39 +65,106 @@ def validate(file: Path = typer.Argument(..., help="agents YAML")) -> None:
 @app.command()
 def run(
     file: Path = typer.Argument(..., help="agents YAML"),
-    once: bool = typer.Option(False, "--once", help="step every agent once, concurrently, then exit"),
+    once: bool = typer.Option(False, "--once", help="step every agent once, concurrently, then exit (default: run as a service)"),
     agent: Optional[list[str]] = typer.Option(None, "--agent", "-a", help="only these agents"),
 ) -> None:
-    """Run the agents in FILE (with --once: one concurrent step each)."""
+    """Run the agents in FILE as a service: schedules, memory, HTTP API, metrics (--once: one concurrent step each)."""
     from concilium.spec import load_spec
 
     try:
         spec = load_spec(file)
     except ConciliumError as e:
         _fail(e, e.exit_code)
-    _run(_run_agents(spec, once, agent or []))
+    _run(_run_agents(spec, once, agent or [], file))
 
 
-async def _run_agents(spec, once: bool, only: list[str]) -> None:
+async def _run_agents(spec, once: bool, only: list[str], path: Path) -> None:
     from concilium.runtime import Runtime
     from concilium.show import print_step
 
+    if not once:
+        return await _serve(path)
     async with Runtime.open(spec, progress=_progress) as rt:
         agents = [a for n, a in rt.agents.items() if not only or n in only]
         if not agents:
             raise ConciliumError(f"no agent matches {only}; defined: {', '.join(rt.agents)}")
+        results = await asyncio.gather(*(a.step() for a in agents), return_exceptions=True)
+        for a, r in zip(agents, results):
+            if isinstance(r, ConciliumError):
+                err.print(f"[yellow]{a.name}: step failed:[/yellow] {r}")
+            elif isinstance(r, BaseException):
+                raise r
+            else:
+                print_step(console, r)
 
-        async def loop(a) -> None:
-            while True:
+
+async def _serve(path: Path) -> None:
+    """The long-running service until SIGTERM/SIGINT; SIGHUP reloads the YAML."""
+    import signal
+
+    from concilium.service.service import AgentService
+
+    stop = asyncio.Event()
+    async with AgentService.open(path, progress=_progress) as service:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+
+        def reload() -> None:
+            async def go() -> None:
                 try:
-                    print_step(console, await a.step())
+                    changes = await service.reload()
+                    err.print(f"reloaded {path}: {', '.join(changes) or 'no changes'}")
                 except ConciliumError as e:
-                    err.print(f"[yellow]{a.name}: step failed:[/yellow] {e}")
-                if once:
-                    return
-                await asyncio.sleep(a.spec.schedule.every or 60)
+                    err.print(f"[yellow]reload refused, agents unchanged:[/yellow] {e}")
 
-        await asyncio.gather(*(loop(a) for a in agents))
+            asyncio.ensure_future(go())
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
+        api = service.api_server.url if service.api_server else "disabled"
+        err.print(f"running {len(service.agents)} agent(s); API {api}; Ctrl-C or SIGTERM stops, SIGHUP reloads")
+        await stop.wait()
+        err.print("stopping: letting in-flight steps finish")
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The audit trail of every decision.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("export")
+def audit_export(
+    state_dir: Path = typer.Option(Path(".concilium"), help="the service's state dir (holds state.db)"),
+    store_url: Optional[str] = typer.Option(None, help="an SQLAlchemy URL instead of state_dir/state.db"),
+    agent: Optional[str] = typer.Option(None, help="only this agent"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
+) -> None:
+    """Every decision as JSON lines: inputs hash, model id, prompt, output, verdict, tx, receipt."""
+    from concilium.agents.records import StateStore
+
+    url = store_url or f"sqlite+aiosqlite:///{state_dir / 'state.db'}"
+    if not store_url and not (state_dir / "state.db").exists():
+        _fail(ConciliumError(f"no state database at {state_dir / 'state.db'}; pass --state-dir or --store-url"), 2)
+
+    async def export() -> int:
+        store = StateStore(url)
+        try:
+            rows = await store.recent(agent, limit=10**9)
+        finally:
+            await store.close()
+        lines = []
+        for r in reversed(rows):
+            d = r.as_dict()
+            d.pop("raw_tx", None)
+            lines.append(json.dumps(d, default=str))
+        text = "\n".join(lines) + ("\n" if lines else "")
+        if out:
+            out.write_text(text)
+        else:
+            sys.stdout.write(text)
+        return len(lines)
+
+    n = _run(export())
+    err.print(f"exported {n} decision(s)")
 
 
 @app.command()
@@ -143,22 +210,6 @@ def doctor() -> None:
     except ImportError:
         t.add_row("gpu", "torch not installed")
     console.print(t)
-
-
-@app.command("audit-show", hidden=True)
-def audit_show(state_dir: Path = typer.Option(Path(".concilium"))) -> None:
-    """Print recent step records as JSON lines."""
-    from concilium.agents.records import StateStore
-
-    async def show() -> None:
-        store = StateStore.sqlite(state_dir / "state.db")
-        for r in await store.recent():
-            d = r.as_dict()
-            d.pop("raw_tx", None)
-            console.print_json(json.dumps(d, default=str))
-        await store.close()
-
-    _run(show())
 
 
 def main() -> None:

@@ -30,3 +30,5 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("concilium").setLevel(logging.INFO if verbose else logging.WARNING)
     for noisy in ("httpx", "openai", "web3", "urllib3", "aiosqlite", "chromadb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # a run skipped because the agent is still stepping is the coalescing we asked for
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from concilium.agents.agent import Agent
+from concilium.agents.memory import AgentMemory, chroma_client
 from concilium.agents.records import StateStore
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet, load_wallet
@@ -33,6 +34,7 @@ class Runtime:
         self.wallets: dict[str, Wallet] = {}
         self.agents: dict[str, Agent] = {}
         self.store: StateStore | None = None
+        self._chroma = None
 
     @classmethod
     @asynccontextmanager
@@ -76,7 +78,15 @@ class Runtime:
             self.wallets[name] = load_wallet(name, w, spec.base_dir)
         self.store = await StateStore(store_url).init()
         for a in spec.agents:
-            self.agents[a.name] = Agent(spec, a, self.chains[a.chain], self.models[a.model], self.wallets, self.store)
+            self.agents[a.name] = self.build_agent(a)
+
+    def build_agent(self, a) -> Agent:
+        memory = None
+        if a.memory.recall > 0:
+            if self._chroma is None:
+                self._chroma = chroma_client(self.state_dir, self.spec.memory_server)
+            memory = AgentMemory(self._chroma, a.name)
+        return Agent(self.spec, a, self.chains[a.chain], self.models[a.model], self.wallets, self.store, memory)
 
     async def _close(self) -> None:
         for c in self.chains.values():

@@ -202,6 +202,20 @@ class ScheduleSpec(_Model):
     on_event: EventTrigger | None = None
     jitter: Seconds | None = None
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                if len(v.split()) != 5:
+                    raise ValueError
+                CronTrigger.from_crontab(v)
+            except ValueError:
+                raise ValueError(f'expected a five-field cron expression like "*/5 * * * *", got {v!r}') from None
+        return v
+
     @model_validator(mode="after")
     def _exactly_one(self) -> "ScheduleSpec":
         if sum(v is not None for v in (self.every, self.cron, self.on_block, self.on_event)) != 1:
@@ -227,6 +241,16 @@ class AgentSpec(_Model):
     memory: MemorySpec = MemorySpec()
 
 
+class ApiSpec(_Model):
+    """The service's HTTP API. State changes need `Authorization: Bearer <token>`; the token
+    comes from the environment variable named here and never from the YAML itself."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8600, ge=0, le=65535)
+    token_env: str = "CONCILIUM_API_TOKEN"
+    enabled: bool = True
+
+
 class Spec(_Model):
     version: Literal[1]
     models: dict[Name, ModelSpec] = {}
@@ -236,6 +260,8 @@ class Spec(_Model):
     contracts: dict[Name, ContractSpec] = {}
     agents: list[AgentSpec] = []
     state_dir: Path | None = None
+    memory_server: str | None = Field(None, description="a chroma server URL; default: embedded in the state dir")
+    api: "ApiSpec" = Field(default_factory=lambda: ApiSpec())
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     def cross_references(self) -> list[tuple[tuple, str]]:

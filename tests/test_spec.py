@@ -83,3 +83,9 @@ def test_schedule_needs_exactly_one_trigger():
     text = keeper_yaml(extra_agent="").replace("    tools:", "    schedule: {every: 30s, cron: '* * * * *'}\n    tools:")
     [problem] = errors_of(text)
     assert problem.startswith("agents[0].schedule") and "exactly one" in problem
+
+
+def test_bad_cron_is_named():
+    text = keeper_yaml().replace("    tools:", "    schedule: {cron: '*/5 * *'}\n    tools:")
+    [problem] = errors_of(text)
+    assert problem.startswith("agents[0].schedule.cron") and "five-field cron" in problem

@@ -12,11 +12,13 @@ nonce), so a crash between record and receipt never leads to a second transactio
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from concilium.agents.memory import AgentMemory
 from concilium.agents.prompt import build_messages, inputs_hash
 from concilium.agents.records import StateStore, StepRecord
 from concilium.chain.client import ChainClient, SignedTx
@@ -49,8 +51,9 @@ class Timings:
 
 class Agent:
     def __init__(self, spec: Spec, agent: AgentSpec, chain: ChainClient, model: ModelClient,
-                 wallets: dict[str, Wallet], store: StateStore):
+                 wallets: dict[str, Wallet], store: StateStore, memory: AgentMemory | None = None):
         self.spec = agent
+        self.memory = memory
         self.name = agent.name
         self.chain = chain
         self.model = model
@@ -70,26 +73,27 @@ class Agent:
     async def step(self) -> StepRecord:
         async with self._lock:
             await self._reconcile()
-            t = Timings()
+            t, started = Timings(), time.time()
             with t.stage("observe"):
                 observation = await observe(self.ctx)
-            messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.addresses))
+                memories = await self.memory.recall(json.dumps(observation), self.spec.memory.recall) if self.memory else []
+            messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.addresses), memories)
             with t.stage("plan"):
                 try:
                     out = await self.model.decide(messages, self.schema.json_schema())
                 except ModelUnavailable as e:
-                    await self.store.create(self.name, status="error", observation=observation, error=str(e), timings=t.stages)
+                    await self.store.create(self.name, status="error", started_at=started, observation=observation, error=str(e), timings=t.stages)
                     raise
             t.stages["model"] = out.seconds  # the server round trip inside "plan"
             prompt = "\n\n".join(str(m.content) for m in messages)
             rec = await self.store.create(
-                self.name, observation=observation, inputs_hash=inputs_hash(self.spec, observation, []), prompt=prompt,
+                self.name, started_at=started, observation=observation, inputs_hash=inputs_hash(self.spec, observation, memories), prompt=prompt,
                 model_id=out.model_id, model_name=out.model_name, sampling=out.sampling, output=out.text)
             try:
                 decision = self.schema.parse(out.value)
             except InvalidDecision as e:
                 return await self.store.update(rec, status="error", error=str(e), timings=t.stages)
-            return await self._execute(decision, rec, t)
+            return await self._remember(await self._execute(decision, rec, t))
 
     async def propose(self, decision: Decision) -> StepRecord:
         """Run a decision that did not come from the model through guard -> act -> record,
@@ -97,7 +101,15 @@ class Agent:
         async with self._lock:
             await self._reconcile()
             rec = await self.store.create(self.name, model_name="(proposed)", output=decision.model_dump_json())
-            return await self._execute(decision, rec, Timings())
+            return await self._remember(await self._execute(decision, rec, Timings()))
+
+    async def _remember(self, rec: StepRecord) -> StepRecord:
+        """Decision and outcome into memory, for recall in later steps."""
+        if self.memory is not None:
+            outcome = rec.status + (f" by rule {rec.rule}: {rec.verdict}" if rec.status == "refused" else "")
+            text = f"decided {rec.action} {rec.args or ''} ({rec.summary or 'nothing to send'}); outcome: {outcome}"
+            await self.memory.remember(rec.id, text, {"status": rec.status, "created_at": rec.created_at})
+        return rec
 
     async def _execute(self, decision: Decision, rec: StepRecord, t: Timings) -> StepRecord:
         await self.store.update(rec, action=decision.action, args=decision.args, reason=decision.reason)

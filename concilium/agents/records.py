@@ -27,6 +27,7 @@ class StepRecord(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     agent: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[float] = mapped_column(Float, index=True)
+    started_at: Mapped[float | None] = mapped_column(Float)  # when the step began observing
     updated_at: Mapped[float] = mapped_column(Float)
     # planned | noop | refused | dry_run | signed | sent | confirmed | reverted | dropped | error
     status: Mapped[str] = mapped_column(String(16), index=True)

@@ -16,7 +16,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-import uvicorn
 from hexbytes import HexBytes
 from web3.logs import DISCARD
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -25,7 +24,8 @@ from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient, SignedTx
 from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
-from concilium.errors import ChainError, ConciliumError, ModelUnavailable, StackError
+from concilium.errors import ChainError, ConciliumError, ModelUnavailable
+from concilium.httpserver import HttpServer
 from concilium.llm.client import ModelClient
 from concilium.oracle.aggregator import Aggregator
 from concilium.oracle.kinds import Kind, answer_schema, decode_answer, encode_answer, prompt_messages
@@ -66,8 +66,7 @@ class OracleNode:
         self._tasks: set[asyncio.Task] = set()
         self._rounds: dict[int, Round] = {}
         self._submitting: set[int] = set()
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task | None = None
+        self._server: HttpServer | None = None
         self._registry: tuple[float, list[str], int] = (0.0, [], 0)
 
     @property
@@ -81,13 +80,7 @@ class OracleNode:
 
     async def start(self) -> "OracleNode":
         self.domain = Domain(await self.chain.chain_id(), self.settings.oracle)
-        config = uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._serving = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serving.done():  # uvicorn exits on a bind failure
-                raise StackError(f"oracle node cannot listen on {self.url}: port in use? set listen.port")
-            await asyncio.sleep(0.02)
+        self._server = await HttpServer(self.app, self.settings.host, self.settings.port, "oracle node").start()
         cursor_key = f"{self.settings.oracle}:{self.address}"
         watcher = Watcher(self.contract, self.settings.confirmations, lambda: self.store.cursor(cursor_key),
                           lambda b: self.store.set_cursor(cursor_key, b), self._on_event, self.settings.poll,
@@ -99,8 +92,7 @@ class OracleNode:
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True  # closes the listening socket before we return
-            await asyncio.wait({self._serving}, timeout=10)
+            await self._server.stop()
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

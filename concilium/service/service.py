@@ -1,0 +1,260 @@
+"""AgentService: every agent of a spec as one long-running service.
+
+Schedules: `every` and `cron` through APScheduler (AsyncIOScheduler, job store in the state
+database, so a restart resumes the schedule), `on_block` and `on_event` through chain-polling
+tasks. One agent never overlaps itself (a run that finds its agent busy is coalesced away);
+different agents step concurrently, so vLLM batches their model calls. Pause/resume, a step on
+demand, and reloading the YAML (refused, with the running agents untouched, if it is invalid).
+On stop, in-flight steps get `grace` seconds to finish; a step cut off later is safe, since its
+transaction was recorded before broadcast and is reconciled on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from concilium.agents.agent import Agent
+from concilium.agents.records import StepRecord
+from concilium.errors import ConciliumError, SpecError
+from concilium.runtime import Runtime
+from concilium.service.metrics import ServiceMetrics
+from concilium.service.triggers import on_blocks, on_event
+from concilium.spec import Spec, load_spec
+from concilium.stack.embedded import EmbeddedStack
+from concilium.stack.process import Progress
+
+log = logging.getLogger("concilium.service")
+_SERVICES: dict[str, "AgentService"] = {}
+
+
+async def run_scheduled_step(service_key: str, agent: str) -> None:
+    """The APScheduler job: module-level and called with plain ids, as its job store requires."""
+    service = _SERVICES.get(service_key)
+    if service is not None:
+        try:
+            await service.run_step(agent, reason="schedule")
+        except asyncio.CancelledError:
+            pass  # the scheduler is shutting down; the step itself runs on and stop() waits for it
+
+
+def cron_trigger(expr: str, jitter: int | None = None) -> CronTrigger:
+    minute, hour, day, month, day_of_week = expr.split()
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week, jitter=jitter)
+
+
+@dataclass
+class AgentStatus:
+    name: str
+    paused: bool = False
+    running: bool = False
+    steps: int = 0
+    failures: int = 0
+    last_status: str | None = None
+    last_step_at: float | None = None
+    last_error: str | None = None
+    schedule: str = ""
+    next_run_at: float | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class AgentService:
+    runtime: Runtime
+    spec_path: Path | None = None
+    grace: float = 30.0
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+
+    def __post_init__(self) -> None:
+        self.key = str(self.runtime.state_dir.resolve())
+        self.status: dict[str, AgentStatus] = {}
+        self._inflight: dict[str, asyncio.Task] = {}
+        self._triggers: dict[str, asyncio.Task] = {}
+        jobs = SQLAlchemyJobStore(url=f"sqlite:///{self.runtime.state_dir / 'jobs.db'}")
+        self.scheduler = AsyncIOScheduler(jobstores={"default": jobs},
+                                          job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+        self.api_server = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, spec: Spec | str | Path, stack: EmbeddedStack | None = None, state_dir: Path | None = None,
+                   progress: Progress = lambda _: None, api: bool = True) -> AsyncIterator["AgentService"]:
+        path = None if isinstance(spec, Spec) else Path(spec)
+        spec = spec if isinstance(spec, Spec) else load_spec(spec)
+        async with Runtime.open(spec, stack=stack, state_dir=state_dir, progress=progress) as rt:
+            service = cls(rt, path)
+            await service.start(api=api and spec.api.enabled)
+            try:
+                yield service
+            finally:
+                await service.stop()
+
+    @property
+    def agents(self) -> dict[str, Agent]:
+        return self.runtime.agents
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, api: bool = True) -> None:
+        _SERVICES[self.key] = self
+        self.scheduler.start()
+        for agent in self.agents.values():
+            await agent.reconcile()  # settle what a previous run left in flight, before anything new
+            self._schedule(agent)
+        if api:
+            from concilium.service.api import serve_api
+
+            self.api_server = await serve_api(self)
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        for t in self._triggers.values():
+            t.cancel()
+        inflight = [t for t in self._inflight.values() if not t.done()]
+        if inflight:
+            log.info("waiting for in-flight steps", extra={"steps": len(inflight), "grace_s": self.grace})
+            done, pending = await asyncio.wait(inflight, timeout=self.grace)
+            for t in pending:
+                t.cancel()  # safe: recorded transactions are reconciled at the next start
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.api_server is not None:
+            await self.api_server.stop()
+        _SERVICES.pop(self.key, None)
+
+    # ------------------------------------------------------------------ schedules
+
+    def _schedule(self, agent: Agent) -> None:
+        name, s = agent.name, agent.spec.schedule
+        st = self.status.setdefault(name, AgentStatus(name))
+        job_id = f"agent:{name}"
+        if s.every is not None or s.cron is not None:
+            jitter = int(s.jitter) if s.jitter else None
+            trigger = IntervalTrigger(seconds=s.every, jitter=jitter) if s.every is not None else cron_trigger(s.cron, jitter)
+            st.schedule = f"every {s.every:g} s" if s.every is not None else f"cron {s.cron}"
+            job = self.scheduler.get_job(job_id)
+            if job is None or str(job.trigger) != str(trigger):  # unchanged jobs keep their next run: the schedule resumes
+                self.scheduler.add_job(run_scheduled_step, trigger, args=[self.key, name], id=job_id, replace_existing=True)
+            job = self.scheduler.get_job(job_id)
+            st.paused = job.next_run_time is None
+        else:
+            if self.scheduler.get_job(job_id):
+                self.scheduler.remove_job(job_id)
+
+            async def fire(reason: str) -> None:
+                await self.run_step(name, reason=reason)
+
+            if s.on_block is not None:
+                st.schedule = f"every {s.on_block} block(s)"
+                coro = on_blocks(agent.chain.w3, s.on_block, fire)
+            else:
+                ev = s.on_event
+                st.schedule = f"on {ev.contract}.{ev.event}"
+                coro = on_event(agent.ctx.contracts[ev.contract].handle, ev.event, ev.where,
+                                lambda v: agent.ctx.addresses.get(v, v) if isinstance(v, str) else v, fire)
+            self._triggers[name] = asyncio.create_task(coro)
+
+    def _unschedule(self, name: str) -> None:
+        if self.scheduler.get_job(f"agent:{name}"):
+            self.scheduler.remove_job(f"agent:{name}")
+        if (t := self._triggers.pop(name, None)) is not None:
+            t.cancel()
+
+    # ------------------------------------------------------------------ steps
+
+    async def run_step(self, name: str, reason: str = "api") -> StepRecord | None:
+        """One step of `name`, unless it is paused (for scheduled runs) or already running
+        (the run is coalesced into the one in flight). Errors are recorded, not raised."""
+        st = self.status[name]
+        if st.paused and reason != "api":
+            return None
+        if name in self._inflight and not self._inflight[name].done():
+            return None
+        task = asyncio.create_task(self.agents[name].step())
+        self._inflight[name] = task
+        st.running = True
+        try:
+            rec = await asyncio.shield(task)
+        except ConciliumError as e:
+            st.failures += 1
+            st.last_error = str(e)
+            st.last_status = "error"
+            self.metrics.step_failures.labels(name, type(e).__name__).inc()
+            log.warning("step failed", extra={"agent": name, "error": str(e)[:300]})
+            return None
+        finally:
+            st.running = False
+            st.steps += 1
+            st.last_step_at = time.time()
+        st.last_status, st.last_error = rec.status, rec.error
+        self.metrics.record(rec)
+        return rec
+
+    def pause(self, name: str) -> None:
+        self.status[name].paused = True
+        if self.scheduler.get_job(f"agent:{name}"):
+            self.scheduler.pause_job(f"agent:{name}")
+
+    def resume(self, name: str) -> None:
+        self.status[name].paused = False
+        if self.scheduler.get_job(f"agent:{name}"):
+            self.scheduler.resume_job(f"agent:{name}")
+
+    def snapshot(self) -> list[dict]:
+        for name, st in self.status.items():
+            job = self.scheduler.get_job(f"agent:{name}")
+            st.next_run_at = job.next_run_time.timestamp() if job and job.next_run_time else None
+        return [st.as_dict() for st in self.status.values()]
+
+    # ------------------------------------------------------------------ reload
+
+    async def reload(self, path: Path | None = None) -> list[str]:
+        """Apply a changed YAML. Invalid YAML, or one that needs new chains, models or wallets,
+        is refused (SpecError) and the running agents go on untouched. Returns what changed."""
+        path = path or self.spec_path
+        if path is None:
+            raise SpecError(["this service was started from a Spec object, not a file: nothing to reload"])
+        new = load_spec(path)
+        rt = self.runtime
+        missing = [f"agents[{i}].{what}: {getattr(a, what)!r} needs a restart to be added"
+                   for i, a in enumerate(new.agents) for what, known in (("chain", rt.chains), ("model", rt.models))
+                   if getattr(a, what) not in known]
+        missing += [f"wallets.{w}: new wallets need a restart" for w in new.wallets if w not in rt.wallets]
+        if missing:
+            raise SpecError(missing, str(path))
+        old_spec, old_agents = rt.spec, dict(rt.agents)
+        rt.spec = new
+        try:
+            built = {a.name: rt.build_agent(a) for a in new.agents}
+        except ConciliumError:
+            rt.spec = old_spec
+            raise
+        changes = []
+        for name in old_agents.keys() - built.keys():
+            self._unschedule(name)
+            self.status.pop(name, None)
+            changes.append(f"removed {name}")
+        for name, agent in built.items():
+            old = old_agents.get(name)
+            if old is not None and old.spec == agent.spec:
+                built[name] = old  # unchanged: keep the instance (and its lock)
+                continue
+            self._unschedule(name)
+            rt.agents[name] = agent
+            self._schedule(agent)
+            changes.append(("changed " if old else "added ") + name)
+        rt.agents.clear()
+        rt.agents.update(built)
+        log.info("spec reloaded", extra={"changes": changes})
+        return changes
