@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from concilium.agents.memory import AgentMemory
 from concilium.agents.prompt import build_messages, inputs_hash
 from concilium.agents.records import StateStore, StepRecord
+from concilium.agents.tool_mode import tool_mode_step
 from concilium.chain.client import ChainClient, SignedTx
 from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
@@ -78,6 +79,9 @@ class Agent:
                 observation = await observe(self.ctx)
                 memories = await self.memory.recall(json.dumps(observation), self.spec.memory.recall) if self.memory else []
             messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.addresses), memories)
+            if self.spec.mode == "tools":
+                digest = inputs_hash(self.spec, observation, memories)
+                return await self._remember(await tool_mode_step(self, observation, messages, digest, started, t))
             with t.stage("plan"):
                 try:
                     out = await self.model.decide(messages, self.schema.json_schema())

@@ -23,6 +23,15 @@ class ExternalServer:
         pass
 
 
+def bundled_tool_args() -> list[str]:
+    """Tool calling for the bundled model: its own template ignores `tools`, so we ship a ChatML
+    template with a Hermes-style tools block and let vLLM parse Hermes tool calls."""
+    from importlib import resources
+
+    template = resources.files("concilium.llm").joinpath("templates/chatml_tools.jinja")
+    return ["--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--chat-template", str(template)]
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("CONCILIUM_CACHE", Path.home() / ".cache" / "concilium"))
 
@@ -51,7 +60,7 @@ class EmbeddedStack:
                 if serve == "bundled":
                     path = await asyncio.to_thread(prepare_bundled_model, self.cache_dir, self.progress)
                     self._digests[serve] = weights_digest(path)
-                    server = VLLMServer(str(path), BUNDLED_NAME, self.state_dir)
+                    server = VLLMServer(str(path), BUNDLED_NAME, self.state_dir, extra_args=bundled_tool_args())
                 else:
                     server = VLLMServer(serve, serve, self.state_dir)
                     if Path(serve).is_dir():
