@@ -5,7 +5,7 @@ import pytest
 
 from concilium.llm.decisions import Decision
 from concilium.runtime import Runtime
-from tests.conftest import COLD, HOT, deploy_token, keeper_yaml, set_balance, spec_from
+from tests.conftest import COLD, HOT, deploy_token, keeper_yaml, spec_from
 
 
 @pytest.fixture

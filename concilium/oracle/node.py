@@ -150,7 +150,7 @@ class OracleNode:
     # ------------------------------------------------------------------ a round
 
     async def _run_round(self, rnd: Round) -> None:
-        rid, kind = rnd.request_id, Kind(rnd.kind)
+        rid = rnd.request_id
         try:
             mine = next((a for a in self.aggregator.held(rid) if a.signer == self.address), None)
             if mine is None:

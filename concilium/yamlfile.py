@@ -1,0 +1,149 @@
+"""YAML files to pydantic models, with errors a person can act on: every problem listed with its
+YAML path and line (`agents[0].policy.max_value_per_tx (line 14): expected an amount like "0.5
+ether"`), and `${VAR}` / `${VAR:-default}` in any string read from the environment, so secrets
+and deploy-time addresses stay out of the file. Used for agents YAML and oracle node YAML alike.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from concilium.errors import SpecError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml(path: str | Path, model: type[M]) -> M:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise SpecError([f"cannot read {p}: {e.strerror}; check the path"], source=str(p)) from None
+    return parse_yaml(text, model, source=str(p), base_dir=p.resolve().parent)
+
+
+def parse_yaml(text: str, model: type[M], source: str = "spec", base_dir: Path | None = None) -> M:
+    """YAML text -> `model`, with ${ENV} interpolation and errors that name path and line.
+    A model may define `cross_references()` returning (location, message) pairs."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "unknown line"
+        raise SpecError([f"({where}): not valid YAML: {getattr(e, 'problem', e)}"], source) from None
+    if not isinstance(data, dict):
+        raise SpecError(["(line 1): expected a mapping with `version: 1` at the top"], source)
+    lines = _line_index(node)
+    problems: list[str] = []
+    data = _interpolate(data, (), problems, lines)
+    unset = set(problems)
+    if base_dir is not None and "base_dir" in model.model_fields:
+        data["base_dir"] = base_dir
+    result: M | None = None
+    try:
+        result = model.model_validate(data)
+    except ValidationError as e:
+        for err in e.errors():
+            text = _format(err["loc"], _message(err), lines, data)
+            if not any(text.split(":")[0] == u.split(":")[0] for u in unset):  # already reported as unset
+                problems.append(text)
+    if result is not None and hasattr(result, "cross_references"):
+        problems += [_format(loc, msg, lines) for loc, msg in result.cross_references()]
+    if problems:
+        raise SpecError(problems, source)
+    return result  # type: ignore[return-value]
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key; check its spelling against the docs"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif err["type"] == "literal_error" and err["loc"] and err["loc"][0] == "version":
+        msg = "expected `version: 1`"
+    return msg
+
+
+def _data_path(loc: tuple, data: Any) -> tuple:
+    """Keep the parts of a pydantic error location that index the YAML data; pydantic also
+    puts union-member tags (like 'WalletRef') in there, which mean nothing to the user."""
+    path: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, (dict, list)) or node is data:
+            node = None  # a missing key: still part of the path
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _format(loc: tuple, msg: str, lines: dict[tuple, int], data: Any = None) -> str:
+    path = _data_path(loc, data)
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    line = None
+    probe = path
+    while probe and line is None:
+        line = lines.get(probe)
+        probe = probe[:-1]
+    where = f" (line {line})" if line else ""
+    return f"{text or '<top>'}{where}: {msg}"
+
+
+def _line_index(node: yaml.Node | None, path: tuple = ()) -> dict[tuple, int]:
+    """Map each YAML path (as a tuple of keys and indexes) to its 1-based line."""
+    out: dict[tuple, int] = {}
+    if node is None:
+        return out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[path + (key,)] = k.start_mark.line + 1
+            sub = _line_index(v, path + (key,))
+            sub[path + (key,)] = k.start_mark.line + 1
+            out.update(sub)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out.update(_line_index(v, path + (i,)))
+    return out
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, path: tuple, problems: list[str], lines: dict[tuple, int]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, path + (k,), problems, lines) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, path + (i,), problems, lines) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def sub(m: re.Match) -> str:
+            var, default = m.group(1), m.group(2)
+            if var in os.environ:
+                return os.environ[var]
+            if default is not None:
+                return default
+            problems.append(_format(path, f"environment variable {var} is not set; export it or write ${{{var}:-default}}", lines))
+            return m.group(0)
+
+        return _ENV.sub(sub, value)
+    return value
