@@ -26,15 +26,18 @@ async def test_tool_mode_step_runs_and_its_writes_are_guarded(stack, vllm, chain
     async with Runtime.open(spec_from(tools_yaml(await deploy_token(chain))), stack=stack, state_dir=tmp_path) as rt:
         keeper = rt.agents["treasury-keeper"]
         before = await chain.w3.eth.get_balance(HOT)
-        for _ in range(2):
+        day_limit = 10**15  # 0.001 ether
+        for _ in range(3):
             r = await keeper.step()
             assert r.model_id and r.inputs_hash and r.prompt
-            assert r.status in ("noop", "refused", "error"), (r.status, r.output, r.error)
-            if r.action == "send_native":  # whatever the model wanted, the daily limit stands
+            assert r.status in ("noop", "refused", "confirmed", "error"), (r.status, r.output, r.error)
+            if r.action == "send_native" and int(r.value_wei) > day_limit:  # whatever the model wanted
                 assert (r.status, r.rule) == ("refused", "max_value_per_day")
             if r.status == "error":
                 assert "without" in r.error  # the loop ended without a decision: recorded, not raised
-        assert await chain.w3.eth.get_balance(HOT) == before
+        spent = await keeper.store.spent_since(keeper.name, 0)
+        assert spent.wei <= day_limit
+        assert await chain.w3.eth.get_balance(HOT) - before == spent.wei
 
 
 async def test_langchain_write_tools_go_through_the_guard(stack, chain, tmp_path):
