@@ -104,11 +104,8 @@ async def _serve(path: Path) -> None:
 
     from concilium.service.service import AgentService
 
-    stop = asyncio.Event()
     async with AgentService.open(path, progress=_progress) as service:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
 
         def reload() -> None:
             async def go() -> None:
@@ -123,8 +120,19 @@ async def _serve(path: Path) -> None:
         loop.add_signal_handler(signal.SIGHUP, reload)
         api = service.api_server.url if service.api_server else "disabled"
         err.print(f"running {len(service.agents)} agent(s); API {api}; Ctrl-C or SIGTERM stops, SIGHUP reloads")
-        await stop.wait()
+        await until_stopped()
         err.print("stopping: letting in-flight steps finish")
+
+
+async def until_stopped() -> None:
+    """Wait for SIGTERM or SIGINT (also when started in the background, where SIGINT is ignored)."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit trail of every decision.")

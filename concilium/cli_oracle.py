@@ -54,7 +54,7 @@ async def _up(n: int, quorum: int, state_dir: Path) -> None:
             cli.console.print(f"  node {x.address} at {x.url}")
         cli.console.print(f"ask with: concilium oracle ask \"Is 7 a prime number?\" --kind bool   (reads {state_dir / 'network.json'})")
         try:
-            await asyncio.Event().wait()
+            await cli.until_stopped()
         finally:
             await net.stop()
     finally:
@@ -101,7 +101,7 @@ async def _node(spec) -> None:
         n = await OracleNode(settings, wallet, ChainClient(urls, spec.chain.confirmations), model, OracleStore.sqlite(state / "node.db")).start()
         cli.console.print(f"oracle node {n.address} listening on {n.url}, watching {spec.oracle}")
         try:
-            await asyncio.Event().wait()
+            await cli.until_stopped()
         finally:
             await n.stop()
     finally:

@@ -83,7 +83,7 @@ class OracleClient:
                       callback_gas: int = 100_000, model_id: str | None = None, timeout: int = 0) -> OracleRequest:
         kind = Kind.parse(kind) if isinstance(kind, str) else kind
         if kind is Kind.CHOICE and not labels:
-            raise ConciliumError("a choice question needs labels, e.g. labels=['yes', 'no', 'unsure']")
+            raise ConciliumError("a choice question needs its labels: --labels yes,no,unsure on the command line, labels=[...] in Python")
         options = encode_options(labels or [])
         if model_id or timeout:
             data = self.contract.encode_abi("requestPinned", args=[prompt, int(kind), options, callback_gas,
