@@ -49,6 +49,8 @@ check-contracts: $(NODE_STAMP)
 
 bench: install
 	$(PY) benchmarks/agent_step.py
+	$(PY) benchmarks/oracle_round.py
+	$(PY) benchmarks/service_throughput.py
 
 clean:
 	rm -rf $(VENV) node_modules .concilium .pytest_cache

@@ -47,7 +47,7 @@ class VLLMServer:
         self.process = ManagedProcess("vLLM", argv, state_dir / "logs" / f"vllm-{self.port}.log", env)
 
     async def start(self, progress: Progress = lambda _: None) -> "VLLMServer":
-        progress(f"starting vLLM ({self.served_name}) on port {self.port}; first start takes 60-95 s on CPU")
+        progress(f"starting vLLM ({self.served_name}) on port {self.port}; about 100 s on 2 CPU cores, less on a GPU")
         self.process.start()
         await self.process.wait_ready(self._ready, timeout=600, progress=progress, what="vLLM")
         return self
