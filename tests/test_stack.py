@@ -17,8 +17,11 @@ def gone(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    with open(f"/proc/{pid}/stat") as f:  # a zombie awaiting its reaper counts as gone
-        return f.read().split()[2] == "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as f:  # a zombie awaiting its reaper counts as gone
+            return f.read().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 async def test_anvil_starts_and_stops_without_orphans(tmp_path):
@@ -47,3 +50,28 @@ async def test_vllm_with_a_missing_model_fails_clearly(tmp_path):
     with pytest.raises(StackError) as e:
         await server.start()
     assert "vLLM exited" in str(e.value) and str(server.process.log_path) in str(e.value)
+
+
+def test_children_do_not_outlive_a_killed_parent(tmp_path):
+    """kill -9 of the process that started anvil leaves no orphan holding a port."""
+    import subprocess
+    import time
+
+    code = (
+        "import asyncio, time\n"
+        "from pathlib import Path\n"
+        "from concilium.stack.anvil import Anvil\n"
+        "async def main():\n"
+        f"    a = await Anvil(Path({str(tmp_path)!r})).start()\n"
+        "    print(a.process.proc.pid, flush=True)\n"
+        "    time.sleep(120)\n"
+        "asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(child)

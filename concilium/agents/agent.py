@@ -25,7 +25,7 @@ from concilium.agents.tool_mode import tool_mode_step
 from concilium.chain.client import ChainClient, SignedTx
 from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
-from concilium.errors import ChainError, ConciliumError, ModelUnavailable, TxRejected
+from concilium.errors import ChainError, ModelUnavailable, TxRejected
 from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision, DecisionSchema, InvalidDecision
 from concilium.spec import AgentSpec, Spec
@@ -180,5 +180,3 @@ class Agent:
         async with self._lock:
             await self._reconcile()
 
-
-__all__ = ["Agent", "ConciliumError"]

@@ -6,7 +6,7 @@ own key, chain client and database, exactly as separate operators would."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from concilium.chain.client import ChainClient
@@ -52,7 +52,7 @@ class LocalOracleNetwork:
 
     def _node(self, factory, i: int, wallet: Wallet, port: int, peers: list[str], start: int, backoff: float) -> OracleNode:
         settings = NodeSettings(self.oracle, port=port, peers=tuple(peers), start_block=start, backoff=backoff)
-        model = ModelClient(self.model.url, self.model.name, self.model.sampling, self.model.timeout, self.model.weights_digest)
+        model = replace(self.model)  # each node its own client, as its own process would have
         self.state_dir.mkdir(parents=True, exist_ok=True)
         store = OracleStore.sqlite(self.state_dir / f"node{i}.db")
         return factory(settings, wallet, ChainClient([self.chain_url]), model, store)
@@ -74,8 +74,6 @@ class LocalOracleNetwork:
         await old.chain.close()
         await old.store.close()
         s = old.settings
-        fresh = factory(s, old.wallet, ChainClient([self.chain_url]), ModelClient(
-            self.model.url, self.model.name, self.model.sampling, self.model.timeout, self.model.weights_digest),
-            OracleStore(old.store.url))
+        fresh = factory(s, old.wallet, ChainClient([self.chain_url]), replace(self.model), OracleStore(old.store.url))
         self.nodes[i] = fresh
         return await fresh.start()

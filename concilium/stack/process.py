@@ -31,6 +31,16 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child if we die without cleaning up (kill -9), so no orphan keeps a port."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class ManagedProcess:
     def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None):
         self.name = name
@@ -50,6 +60,7 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **(self.env or {})},
                 start_new_session=True,  # own process group: we can stop its children too
+                preexec_fn=_die_with_parent,
             )
         except FileNotFoundError:
             raise StackError(f"{self.name}: {self.argv[0]} not found; run `make install`") from None
