@@ -25,15 +25,17 @@ def up(
     nodes: int = typer.Option(4, "--nodes", "-n", min=1, max=20, help="how many nodes"),
     quorum: Optional[int] = typer.Option(None, help="signatures needed (default: a majority plus one below n, e.g. 3 of 4)"),
     state_dir: Path = typer.Option(Path(".concilium/oracle"), help="node databases, logs, network.json"),
+    model_url: Optional[str] = typer.Option(None, help="use this running vLLM server (OpenAI API URL) instead of starting one"),
+    model_name: str = typer.Option("SmolLM2-135M-Instruct", help="the served model name at --model-url"),
 ) -> None:
     """Start anvil + vLLM, deploy AgentOracle, and run NODES local nodes until Ctrl-C."""
     q = quorum or (nodes // 2 + 1 if nodes < 4 else nodes - (nodes - 1) // 3)
     if not nodes // 2 < q <= nodes:
         _cli()._fail(ConciliumError(f"quorum {q} must be a majority of {nodes} nodes (more than {nodes // 2}, at most {nodes})"), 2)
-    _cli()._run(_up(nodes, q, state_dir))
+    _cli()._run(_up(nodes, q, state_dir, model_url, model_name))
 
 
-async def _up(n: int, quorum: int, state_dir: Path) -> None:
+async def _up(n: int, quorum: int, state_dir: Path, model_url: str | None, model_name: str) -> None:
     from concilium.llm.client import ModelClient
     from concilium.oracle.network import LocalOracleNetwork
     from concilium.stack.embedded import EmbeddedStack
@@ -42,6 +44,8 @@ async def _up(n: int, quorum: int, state_dir: Path) -> None:
     stack = EmbeddedStack(state_dir, progress=cli._progress)
     try:
         anvil = await stack.chain()
+        if model_url:
+            stack.attach("bundled", model_url, model_name)
         server, digest = await stack.model("bundled")
         model = ModelClient(server.url, server.served_name, weights_digest=digest)
         net = await (await LocalOracleNetwork.deploy(anvil.url, model, state_dir, n, quorum)).start()

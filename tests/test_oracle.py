@@ -233,3 +233,36 @@ async def test_peer_api_authenticates_by_registered_key(anvil, model, chain, tmp
             assert [h["signer"] for h in held] == [net.nodes[1].address]
     finally:
         await net.stop()
+
+
+async def test_cli_oracle_up_and_ask(vllm, tmp_path):
+    """`concilium oracle up` runs a network until SIGTERM; `concilium oracle ask` gets an answer."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    cli = [sys.executable, "-m", "concilium.cli", "oracle"]
+    env = {**os.environ, "NO_COLOR": "1"}
+    up = subprocess.Popen([*cli, "up", "--nodes", "4", "--state-dir", str(tmp_path), "--model-url", vllm.url],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        network = tmp_path / "network.json"
+        for _ in range(600):
+            if network.exists() or up.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert network.exists(), up.stderr.read() if up.poll() is not None else "no network.json"
+        assert json.loads(network.read_text())["quorum"] == 3
+        ask = await asyncio.to_thread(subprocess.run, [*cli, "ask", "Is 7 a prime number?", "--kind", "bool", "--network", str(network)],
+                                      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert ask.returncode == 0, ask.stderr
+        assert "answer: " in ask.stdout and "signed by 3 node(s)" in ask.stdout and "callback ok: True" in ask.stdout
+        bad = await asyncio.to_thread(subprocess.run, [*cli, "ask", "Pick one", "--kind", "choice", "--network", str(network)],
+                                      cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert bad.returncode != 0 and "needs its labels" in bad.stderr and "Traceback" not in bad.stderr
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
