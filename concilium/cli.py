@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Coroutine, Optional
@@ -100,8 +101,6 @@ async def _run_agents(spec, once: bool, only: list[str], path: Path) -> None:
 
 async def _serve(path: Path) -> None:
     """The long-running service until SIGTERM/SIGINT; SIGHUP reloads the YAML."""
-    import signal
-
     from concilium.service.service import AgentService
 
     async with AgentService.open(path, progress=_progress) as service:
@@ -126,8 +125,6 @@ async def _serve(path: Path) -> None:
 
 async def until_stopped() -> None:
     """Wait for SIGTERM or SIGINT (also when started in the background, where SIGINT is ignored)."""
-    import signal
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

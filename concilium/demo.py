@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 from hexbytes import HexBytes
-
 from rich.console import Console
 
 from concilium.chain.abi import artifact

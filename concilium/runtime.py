@@ -19,9 +19,9 @@ from concilium.chain.wallets import Wallet, load_wallet
 from concilium.errors import ChainError
 from concilium.llm.client import ModelClient, Sampling
 from concilium.spec import Spec
+from concilium.stack.anvil import DEV_CHAIN_ID
 from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.process import Progress
-from concilium.stack.anvil import DEV_CHAIN_ID
 
 
 class Runtime:

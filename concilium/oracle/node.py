@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 
 from hexbytes import HexBytes
-from web3.logs import DISCARD
 from langchain_core.messages import HumanMessage, SystemMessage
+from web3.logs import DISCARD
 
 from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient, SignedTx
@@ -28,7 +28,13 @@ from concilium.errors import ChainError, ConciliumError, ModelUnavailable
 from concilium.httpserver import HttpServer
 from concilium.llm.client import ModelClient
 from concilium.oracle.aggregator import Aggregator
-from concilium.oracle.kinds import Kind, answer_schema, decode_answer, encode_answer, prompt_messages
+from concilium.oracle.kinds import (
+    Kind,
+    answer_schema,
+    decode_answer,
+    encode_answer,
+    prompt_messages,
+)
 from concilium.oracle.peers import PeerClient, Rejected, peer_app
 from concilium.oracle.signing import Domain, SignedAnswer, recover_signer, sign_answer
 from concilium.oracle.store import OracleStore, Round

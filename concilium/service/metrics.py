@@ -3,6 +3,8 @@ can live in one process)."""
 
 from __future__ import annotations
 
+import json
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 
@@ -21,8 +23,6 @@ class ServiceMetrics:
                                      buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
 
     def record(self, rec) -> None:
-        import json
-
         self.steps.labels(rec.agent, rec.status).inc()
         if rec.action:
             self.decisions.labels(rec.agent, rec.action).inc()

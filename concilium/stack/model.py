@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -63,8 +64,6 @@ def prepare_bundled_model(cache_dir: Path, progress: Callable[[str], None] = lam
     digest = weights_digest(tmp)
     (tmp / _DONE_MARKER).write_text(json.dumps({"source": gguf.name, "weights_sha256": digest}))
     if out.exists():
-        import shutil
-
         shutil.rmtree(out)
     tmp.rename(out)
     progress(f"bundled model ready in {out}")

@@ -6,6 +6,7 @@ model as data, never as instructions.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -105,8 +106,6 @@ READ_TOOLS = {
 async def observe(ctx: ToolContext) -> dict[str, Any]:
     """The agent's configured reads. Balances, calls and the block go in one JSON-RPC batch;
     event queries (get_logs) run beside it."""
-    import asyncio
-
     reads: list[Read] = []
     labels: list[tuple[str, Any]] = []
     event_jobs = []
