@@ -224,9 +224,8 @@ contract AgentOracle is IAgentOracle {
         if (answers.length < quorum) revert QuorumNotMet(answers.length, quorum);
         Kind kind = r.kind;
         (address[] memory signers, bytes32[] memory modelIds) = _verify(requestId, kind, r.modelId, answers);
-        bytes memory result = kind == Kind.Uint
-            ? abi.encode(_medianUint(answers))
-            : kind == Kind.Int ? abi.encode(_medianInt(answers)) : answers[0].value;
+        bytes memory result =
+            kind == Kind.Uint || kind == Kind.Int ? abi.encode(_median(answers, kind == Kind.Int)) : answers[0].value;
         r.status = Status.Fulfilled;
         resultHash[requestId] = keccak256(result);
         _pay(r.fee, signers);
@@ -330,11 +329,14 @@ contract AgentOracle is IAgentOracle {
         }
     }
 
-    function _medianUint(Answer[] calldata answers) internal pure returns (uint256) {
+    /// Lower median of the observations. Signed values are compared with their sign bit
+    /// flipped, which maps int256 order onto uint256 order, so one sort serves both kinds.
+    function _median(Answer[] calldata answers, bool signed) internal pure returns (uint256) {
+        uint256 flip = signed ? 1 << 255 : 0;
         uint256 n = answers.length;
         uint256[] memory xs = new uint256[](n);
         for (uint256 i; i < n; ++i) {
-            uint256 x = uint256(bytes32(answers[i].value));
+            uint256 x = uint256(bytes32(answers[i].value)) ^ flip;
             uint256 j = i;
             while (j > 0 && xs[j - 1] > x) {
                 xs[j] = xs[j - 1];
@@ -342,21 +344,6 @@ contract AgentOracle is IAgentOracle {
             }
             xs[j] = x;
         }
-        return xs[(n - 1) / 2];
-    }
-
-    function _medianInt(Answer[] calldata answers) internal pure returns (int256) {
-        uint256 n = answers.length;
-        int256[] memory xs = new int256[](n);
-        for (uint256 i; i < n; ++i) {
-            int256 x = int256(uint256(bytes32(answers[i].value)));
-            uint256 j = i;
-            while (j > 0 && xs[j - 1] > x) {
-                xs[j] = xs[j - 1];
-                --j;
-            }
-            xs[j] = x;
-        }
-        return xs[(n - 1) / 2];
+        return xs[(n - 1) / 2] ^ flip;
     }
 }

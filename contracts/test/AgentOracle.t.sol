@@ -302,15 +302,15 @@ contract AgentOracleTest is Test {
         assertTrue(below <= 1 && above <= 2, "lower median of four");
     }
 
-    function testFuzzIntMedian(int128 a, int128 b, int128 c) public {
+    function testFuzzIntMedian(int256 a, int256 b, int256 c) public {
         uint256 id = ask(IAgentOracle.Kind.Int);
         bytes[] memory vs = new bytes[](3);
-        (vs[0], vs[1], vs[2]) = (abi.encode(int256(a)), abi.encode(int256(b)), abi.encode(int256(c)));
+        (vs[0], vs[1], vs[2]) = (abi.encode(a), abi.encode(b), abi.encode(c));
         oracle.fulfill(id, signed(id, idx(0, 1, 2), vs));
         int256 m = abi.decode(consumer.results(id), (int256));
         int256 lo = a < b ? a : b;
         int256 hi = a < b ? b : a;
-        int256 expected = c < lo ? lo : (c > hi ? hi : int256(c));
+        int256 expected = c < lo ? lo : (c > hi ? hi : c);
         assertEq(m, expected, "median of three");
     }
 
