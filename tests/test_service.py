@@ -87,8 +87,12 @@ async def test_three_agents_on_different_schedules_step_concurrently(stack, vllm
         async def stepped(name):
             return [r for r in await store.recent(name) if r.status not in ("planned",)]
 
+        async def mine_then_check_blocks():
+            await chain.w3.provider.make_request("evm_mine", [])  # new blocks, whatever the ticker decides
+            return await stepped("blocks")
+
         await wait_for(lambda: stepped("ticker"))
-        await wait_for(lambda: stepped("blocks"))  # the ticker's own transactions make blocks
+        await wait_for(mine_then_check_blocks, every=0.5)
         assert await stepped("listener") == []
         await chain.transact(dev_wallet(0), {"to": token, "data": usdc.encode_abi("transfer", args=[COLD, 5])})
         await asyncio.sleep(2)
