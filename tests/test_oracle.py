@@ -266,3 +266,60 @@ async def test_cli_oracle_up_and_ask(vllm, tmp_path):
     finally:
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=60) == 0
+
+
+async def test_cli_oracle_node_joins_a_network_from_its_yaml(anvil, vllm, model, chain, tmp_path):
+    """One operator's node, run by `concilium oracle node node.yaml` as its own process, with a
+    keystore wallet, signs in a quorum beside three in-process nodes (one of them silent)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from eth_account import Account
+
+    from concilium.oracle.network import node_wallet
+    from tests.conftest import ROOT
+
+    cli = [sys.executable, "-m", "concilium.cli", "oracle", "node"]
+    env = {**os.environ, "NODE_PW": "pw"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nchain: {rpc: embedded}\n")
+    r = await asyncio.to_thread(subprocess.run, [*cli, str(bad)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    for key_ in ("oracle", "model", "wallet"):
+        assert f"{key_}: required key is missing" in r.stderr
+
+    net = await LocalOracleNetwork.deploy(anvil.url, model, tmp_path / "oracle", n=4, quorum=3, backoff=1.0)
+    operator = net.nodes.pop(3)  # this one runs from YAML, in its own process
+    await operator.chain.close()
+    await operator.store.close()
+    old = net.nodes[0]
+    net.nodes[0] = Silent(old.settings, old.wallet, old.chain, old.model, old.store)
+    await net.start()
+    key = tmp_path / "node.json"
+    key.write_text(json.dumps(Account.encrypt(node_wallet(3)._account.key, "pw", kdf="pbkdf2", iterations=1000)))
+    spec = tmp_path / "node.yaml"
+    spec.write_text(json.dumps({  # JSON is YAML
+        "version": 1, "oracle": net.oracle, "chain": {"rpc": anvil.url},
+        "model": {"url": vllm.url, "name": BUNDLED_NAME},
+        "wallet": {"keystore": str(key), "password_env": "NODE_PW"},
+        "listen": {"port": operator.settings.port}, "peers": [n.url for n in net.nodes],
+        "backoff": "1s", "start_block": operator.settings.start_block, "state_dir": str(tmp_path / "node3")}))
+    proc = subprocess.Popen([*cli, str(spec)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                try:
+                    if (await http.get(f"{operator.url}/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+        client = OracleClient(chain, net.oracle, dev_wallet(2))
+        req = await client.request("Is 7 a prime number?", "bool", fee=FEE)
+        r = await req.result(120)
+        assert node_wallet(3).address in r.signers and net.nodes[0].address not in r.signers
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
+        await net.stop()
