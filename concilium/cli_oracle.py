@@ -78,11 +78,10 @@ def node(file: Path = typer.Argument(..., help="node YAML")) -> None:
 
 
 async def _node(spec) -> None:
-    from concilium.chain.client import ChainClient
     from concilium.chain.wallets import load_wallet
-    from concilium.llm.client import ModelClient, Sampling
     from concilium.oracle.node import NodeSettings, OracleNode
     from concilium.oracle.store import OracleStore
+    from concilium.runtime import chain_client, model_client
     from concilium.stack.embedded import EmbeddedStack
 
     cli = _cli()
@@ -90,18 +89,12 @@ async def _node(spec) -> None:
     state.mkdir(parents=True, exist_ok=True)
     stack = EmbeddedStack(state, progress=cli._progress)
     try:
-        urls = [(await stack.chain()).url] if spec.chain.embedded else spec.chain.urls
-        m = spec.model
-        sampling = Sampling(m.temperature, m.seed, m.max_tokens)
-        if m.serve is not None:
-            server, digest = await stack.model(m.serve)
-            model = ModelClient(server.url, server.served_name, sampling, m.timeout, digest)
-        else:
-            model = ModelClient(m.url, m.name or "model", sampling, m.timeout)
+        chain = await chain_client(spec.chain, stack)
+        model = await model_client(spec.model, stack, "model")
         wallet = load_wallet("node", spec.wallet, spec.base_dir)
         settings = NodeSettings(spec.oracle, spec.listen.host, spec.listen.port, tuple(spec.peers), spec.chain.confirmations,
                                 spec.backoff, start_block=spec.start_block)
-        n = await OracleNode(settings, wallet, ChainClient(urls, spec.chain.confirmations), model, OracleStore.sqlite(state / "node.db")).start()
+        n = await OracleNode(settings, wallet, chain, model, OracleStore.sqlite(state / "node.db")).start()
         cli.console.print(f"oracle node {n.address} listening on {n.url}, watching {spec.oracle}")
         try:
             await cli.until_stopped()

@@ -18,10 +18,25 @@ from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet, load_wallet
 from concilium.errors import ChainError
 from concilium.llm.client import ModelClient, Sampling
-from concilium.spec import Spec
+from concilium.spec import ChainSpec, ModelSpec, Spec
 from concilium.stack.anvil import DEV_CHAIN_ID
 from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.process import Progress
+
+
+async def chain_client(c: ChainSpec, stack: EmbeddedStack) -> ChainClient:
+    """A chain from the YAML: the embedded anvil, or the given RPC URLs with failover."""
+    urls = [(await stack.chain()).url] if c.embedded else c.urls
+    return ChainClient(urls, c.confirmations, c.receipt_timeout)
+
+
+async def model_client(m: ModelSpec, stack: EmbeddedStack, name: str) -> ModelClient:
+    """A model from the YAML: a vLLM server we start (`serve`), or an existing one (`url`)."""
+    sampling = Sampling(m.temperature, m.seed, m.max_tokens)
+    if m.serve is not None:
+        server, digest = await stack.model(m.serve)
+        return ModelClient(server.url, server.served_name, sampling, m.timeout, digest)
+    return ModelClient(m.url, m.name or name, sampling, m.timeout)  # type: ignore[arg-type]
 
 
 class Runtime:
@@ -59,21 +74,14 @@ class Runtime:
         used_models = {a.model for a in spec.agents} or set(spec.models)
         for name in used_chains:
             c = spec.chains[name]
-            urls = [(await self.stack.chain()).url] if c.embedded else c.urls
-            client = ChainClient(urls, c.confirmations, c.receipt_timeout)
+            client = await chain_client(c, self.stack)
             chain_id = await client.chain_id()
             expected = c.chain_id or (DEV_CHAIN_ID if c.embedded else None)
             if expected is not None and chain_id != expected:
                 raise ChainError(f"chain {name!r}: RPC reports chain id {chain_id}, the YAML says {expected}; check chains.{name}")
             self.chains[name] = client
         for name in used_models:
-            m = spec.models[name]
-            sampling = Sampling(m.temperature, m.seed, m.max_tokens)
-            if m.serve is not None:
-                server, digest = await self.stack.model(m.serve)
-                self.models[name] = ModelClient(server.url, server.served_name, sampling, m.timeout, digest)
-            else:
-                self.models[name] = ModelClient(m.url, m.name or name, sampling, m.timeout)  # type: ignore[arg-type]
+            self.models[name] = await model_client(spec.models[name], self.stack, name)
         for name, w in spec.wallets.items():
             self.wallets[name] = load_wallet(name, w, spec.base_dir)
         self.store = await StateStore(store_url).init()
