@@ -1,10 +1,30 @@
-"""Concilium: autonomous onchain AI agents on open-weight models, with guardrails in code."""
+"""Concilium: autonomous onchain AI agents on open-weight models, with guardrails in code.
 
-from concilium.agents.agent import Agent
-from concilium.errors import ConciliumError
-from concilium.llm.decisions import Decision
-from concilium.runtime import Runtime
-from concilium.spec import Spec, load_spec, parse_spec
+The SDK names are imported on first use, so `import concilium` (and every CLI command that
+does not need web3, langchain or the model) stays fast.
+"""
 
-__all__ = ["Agent", "ConciliumError", "Decision", "Runtime", "Spec", "load_spec", "parse_spec"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Agent": "concilium.agents.agent",
+    "ConciliumError": "concilium.errors",
+    "Decision": "concilium.llm.decisions",
+    "Runtime": "concilium.runtime",
+    "Spec": "concilium.spec",
+    "load_spec": "concilium.spec",
+    "parse_spec": "concilium.spec",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'concilium' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -8,16 +8,12 @@ from typing import Optional
 
 import typer
 
+from concilium.cli.console import console, err, fail, progress, run, until_stopped
 from concilium.errors import ConciliumError
 
 oracle_app = typer.Typer(no_args_is_help=True, help="The LLM oracle: nodes that agree by quorum and sign one result onchain.")
 NETWORK_FILE = Path(".concilium/oracle/network.json")
 
-
-def _cli():
-    from concilium import cli  # the shared consoles and error handling
-
-    return cli
 
 
 @oracle_app.command("up")
@@ -31,8 +27,8 @@ def up(
     """Start anvil + vLLM, deploy AgentOracle, and run NODES local nodes until Ctrl-C."""
     q = quorum or (nodes // 2 + 1 if nodes < 4 else nodes - (nodes - 1) // 3)
     if not nodes // 2 < q <= nodes:
-        _cli()._fail(ConciliumError(f"quorum {q} must be a majority of {nodes} nodes (more than {nodes // 2}, at most {nodes})"), 2)
-    _cli()._run(_up(nodes, q, state_dir, model_url, model_name))
+        fail(ConciliumError(f"quorum {q} must be a majority of {nodes} nodes (more than {nodes // 2}, at most {nodes})"), 2)
+    run(_up(nodes, q, state_dir, model_url, model_name))
 
 
 async def _up(n: int, quorum: int, state_dir: Path, model_url: str | None, model_name: str) -> None:
@@ -40,8 +36,7 @@ async def _up(n: int, quorum: int, state_dir: Path, model_url: str | None, model
     from concilium.oracle.network import LocalOracleNetwork
     from concilium.stack.embedded import EmbeddedStack
 
-    cli = _cli()
-    stack = EmbeddedStack(state_dir, progress=cli._progress)
+    stack = EmbeddedStack(state_dir, progress=progress)
     try:
         anvil = await stack.chain()
         if model_url:
@@ -52,12 +47,12 @@ async def _up(n: int, quorum: int, state_dir: Path, model_url: str | None, model
         info = {"rpc": anvil.url, "oracle": net.oracle, "quorum": quorum,
                 "nodes": [{"address": x.address, "url": x.url} for x in net.nodes]}
         (state_dir / "network.json").write_text(json.dumps(info, indent=1))
-        cli.console.print(f"AgentOracle [bold]{net.oracle}[/bold] on {anvil.url}, quorum {quorum} of {n}")
+        console.print(f"AgentOracle [bold]{net.oracle}[/bold] on {anvil.url}, quorum {quorum} of {n}")
         for x in net.nodes:
-            cli.console.print(f"  node {x.address} at {x.url}")
-        cli.console.print(f"ask with: concilium oracle ask \"Is 7 a prime number?\" --kind bool   (reads {state_dir / 'network.json'})")
+            console.print(f"  node {x.address} at {x.url}")
+        console.print(f"ask with: concilium oracle ask \"Is 7 a prime number?\" --kind bool   (reads {state_dir / 'network.json'})")
         try:
-            await cli.until_stopped()
+            await until_stopped()
         finally:
             await net.stop()
     finally:
@@ -73,8 +68,8 @@ def node(file: Path = typer.Argument(..., help="node YAML")) -> None:
     try:
         spec = load_yaml(file, NodeSpec)
     except ConciliumError as e:
-        _cli()._fail(e, e.exit_code)
-    _cli()._run(_node(spec))
+        fail(e, e.exit_code)
+    run(_node(spec))
 
 
 async def _node(spec) -> None:
@@ -84,10 +79,9 @@ async def _node(spec) -> None:
     from concilium.runtime import chain_client, model_client
     from concilium.stack.embedded import EmbeddedStack
 
-    cli = _cli()
     state = Path(spec.state_dir or spec.base_dir / ".concilium" / "node")
     state.mkdir(parents=True, exist_ok=True)
-    stack = EmbeddedStack(state, progress=cli._progress)
+    stack = EmbeddedStack(state, progress=progress)
     try:
         chain = await chain_client(spec.chain, stack)
         model = await model_client(spec.model, stack, "model")
@@ -95,9 +89,9 @@ async def _node(spec) -> None:
         settings = NodeSettings(spec.oracle, spec.listen.host, spec.listen.port, tuple(spec.peers), spec.chain.confirmations,
                                 spec.backoff, start_block=spec.start_block)
         n = await OracleNode(settings, wallet, chain, model, OracleStore.sqlite(state / "node.db")).start()
-        cli.console.print(f"oracle node {n.address} listening on {n.url}, watching {spec.oracle}")
+        console.print(f"oracle node {n.address} listening on {n.url}, watching {spec.oracle}")
         try:
-            await cli.until_stopped()
+            await until_stopped()
         finally:
             await n.stop()
     finally:
@@ -122,10 +116,10 @@ def ask(
         k = Kind.parse(kind)
         wei = parse_amount(fee)
     except ValueError as e:
-        _cli()._fail(ConciliumError(str(e)), 2)
+        fail(ConciliumError(str(e)), 2)
     if not network.exists():
-        _cli()._fail(ConciliumError(f"{network} not found: start a local network with `concilium oracle up`, or pass --network"), 2)
-    _cli()._run(_ask(json.loads(network.read_text()), prompt, k, [s.strip() for s in labels.split(",")] if labels else None, wei, dev_account, timeout))
+        fail(ConciliumError(f"{network} not found: start a local network with `concilium oracle up`, or pass --network"), 2)
+    run(_ask(json.loads(network.read_text()), prompt, k, [s.strip() for s in labels.split(",")] if labels else None, wei, dev_account, timeout))
 
 
 async def _ask(net: dict, prompt: str, kind, labels, fee: int, dev_account: int, timeout: float) -> None:
@@ -133,16 +127,15 @@ async def _ask(net: dict, prompt: str, kind, labels, fee: int, dev_account: int,
     from concilium.chain.wallets import dev_wallet
     from concilium.oracle.client import OracleClient
 
-    cli = _cli()
     chain = ChainClient([net["rpc"]])
     try:
         client = OracleClient(chain, net["oracle"], dev_wallet(dev_account))
         req = await client.request(prompt, kind, labels=labels, fee=fee)
-        cli.err.print(f"request {req.request_id} sent (tx {req.tx_hash}); waiting for a quorum of {net['quorum']}…")
+        err.print(f"request {req.request_id} sent (tx {req.tx_hash}); waiting for a quorum of {net['quorum']}…")
         r = await req.result(timeout)
-        cli.console.print(f"answer: [bold]{r.value}[/bold]")
-        cli.console.print(f"signed by {len(r.signers)} node(s): {', '.join(r.signers)}")
-        cli.console.print(f"model ids: {', '.join(sorted(set(r.model_ids)))}")
-        cli.console.print(f"fulfil tx {r.tx_hash} (gas {r.gas_used}), callback ok: {r.callback_ok}")
+        console.print(f"answer: [bold]{r.value}[/bold]")
+        console.print(f"signed by {len(r.signers)} node(s): {', '.join(r.signers)}")
+        console.print(f"model ids: {', '.join(sorted(set(r.model_ids)))}")
+        console.print(f"fulfil tx {r.tx_hash} (gas {r.gas_used}), callback ok: {r.callback_ok}")
     finally:
         await chain.close()

@@ -1,0 +1,3 @@
+from concilium.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""`concilium audit export`: the decision trail as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from concilium.cli.console import err, fail, run
+from concilium.errors import ConciliumError
+
+
+def audit_export(
+    state_dir: Path = typer.Option(Path(".concilium"), help="the service's state dir (holds state.db)"),
+    store_url: Optional[str] = typer.Option(None, help="an SQLAlchemy URL instead of state_dir/state.db"),
+    agent: Optional[str] = typer.Option(None, help="only this agent"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
+) -> None:
+    """Every decision as JSON lines: inputs hash, model id, prompt, output, verdict, tx, receipt."""
+    from concilium.agents.records import StateStore
+
+    url = store_url or f"sqlite+aiosqlite:///{state_dir / 'state.db'}"
+    if not store_url and not (state_dir / "state.db").exists():
+        fail(ConciliumError(f"no state database at {state_dir / 'state.db'}; pass --state-dir or --store-url"), 2)
+
+    async def export() -> int:
+        store = StateStore(url)
+        try:
+            rows = await store.recent(agent, limit=10**9)
+        finally:
+            await store.close()
+        lines = []
+        for r in reversed(rows):
+            d = r.as_dict()
+            d.pop("raw_tx", None)
+            lines.append(json.dumps(d, default=str))
+        text = "\n".join(lines) + ("\n" if lines else "")
+        if out:
+            out.write_text(text)
+        else:
+            sys.stdout.write(text)
+        return len(lines)
+
+    n = run(export())
+    err.print(f"exported {n} decision(s)")

