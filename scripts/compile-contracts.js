@@ -61,6 +61,35 @@ for (const [file, contracts] of Object.entries(out.contracts)) {
     }
   }
 }
+// Audited contracts from npm, deployed as published (their bytecode, not ours): copied so that the
+// Python package needs no node_modules at run time; `--check` proves the copies are npm's.
+const safePkg = "@safe-global/safe-contracts";
+const safeVersion = require(path.join(root, "node_modules", safePkg, "package.json")).version;
+for (const rel of [
+  "SafeL2.sol/SafeL2",
+  "proxies/SafeProxyFactory.sol/SafeProxyFactory",
+  "handler/TokenCallbackHandler.sol/TokenCallbackHandler",
+  "handler/CompatibilityFallbackHandler.sol/CompatibilityFallbackHandler",
+  "libraries/MultiSendCallOnly.sol/MultiSendCallOnly",
+]) {
+  const a = JSON.parse(fs.readFileSync(path.join(root, "node_modules", safePkg, "build/artifacts/contracts", rel + ".json"), "utf8"));
+  const artifact = {
+    contractName: a.contractName,
+    sourceName: `${safePkg}@${safeVersion}/${a.sourceName}`,
+    compiler: "as published on npm",
+    abi: a.abi,
+    bytecode: a.bytecode,
+    deployedBytecode: a.deployedBytecode,
+  };
+  const text = JSON.stringify(artifact, null, 1) + "\n";
+  const target = path.join(outDir, `${a.contractName}.json`);
+  if (check) {
+    if (!fs.existsSync(target) || fs.readFileSync(target, "utf8") !== text) stale.push(a.contractName);
+  } else {
+    fs.writeFileSync(target, text);
+    console.log(`copied ${safePkg}@${safeVersion} ${a.contractName} -> ${path.relative(root, target)}`);
+  }
+}
 if (check && stale.length) {
   console.error(`stale artifacts: ${stale.join(", ")}; run \`make contracts\` and commit concilium/artifacts`);
   process.exit(1);
