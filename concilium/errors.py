@@ -37,3 +37,7 @@ class ModelUnavailable(ConciliumError):
 
 class WalletError(ConciliumError):
     """A wallet could not be loaded (missing keystore, wrong password, dev account on a real chain)."""
+
+
+class CommitteeError(ConciliumError):
+    """A committee's Safe is not what the YAML says, a quorum is short, or the Safe or its guard refused."""
