@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
+from web3.logs import DISCARD
 
 from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient
@@ -51,7 +52,7 @@ async def create_safe(chain: ChainClient, deployer: Wallet, singletons: SafeSing
     salt = int.from_bytes(os.urandom(8), "big") if salt is None else salt
     data = factory.encode_abi("createProxyWithNonce", args=[singletons.singleton, initializer, salt])
     receipt = await chain.transact(deployer, {"to": factory.address, "data": data}, "creating the committee's Safe")
-    (created,) = factory.events.ProxyCreation().process_receipt(receipt)
+    (created,) = factory.events.ProxyCreation().process_receipt(receipt, errors=DISCARD)
     return await Safe.attach(chain, created["args"]["proxy"],
                              SafeExpectation(owners=owners, threshold=threshold, guard=ZERO_ADDRESS,
                                              fallback_handler=singletons.fallback_handler))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.logs import DISCARD
 
 from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient
@@ -155,7 +156,7 @@ class Safe:
             if await self.nonce() > tx.nonce:
                 raise CommitteeError(f"nonce {tx.nonce} was used by another submission meanwhile; nothing more was sent") from None
             raise CommitteeError(f"execTransaction failed: {e}") from None
-        success = self.contract.events.ExecutionSuccess().process_receipt(receipt)
+        success = self.contract.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD)
         if not success:
             raise CommitteeError(f"execTransaction {receipt['transactionHash'].to_0x_hex()} emitted no ExecutionSuccess")
         return Execution(receipt["transactionHash"].to_0x_hex(), "0x" + (await self.digest(tx)).hex(), tx.nonce,
