@@ -51,6 +51,7 @@ bench: install
 	$(PY) benchmarks/agent_step.py
 	$(PY) benchmarks/oracle_round.py
 	$(PY) benchmarks/service_throughput.py
+	$(PY) benchmarks/committee_round.py
 
 clean:
 	rm -rf $(VENV) node_modules .concilium .pytest_cache

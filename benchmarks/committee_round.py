@@ -1,0 +1,97 @@
+"""Committee performance on the real stack. Prints JSON.
+
+- gas of `execTransaction` on a 4-member, threshold-3 Safe (the audited Safe 1.4.1 bytecode) with
+  CommitteeGuard installed, next to the same Safe without a guard in the same run (ratio = what the
+  guard adds). Both Safes are past nonce 0, so the nonce write costs the same. Shown for the first
+  ETH transfer of a UTC day (the guard's day ledger slot goes from zero), a later one the same day,
+  and an ERC-20 transfer;
+- committee round latency (4 members vs one agent's step): not measured yet, it comes with the
+  member processes (issue 11, items 2-3); the key is present and null so consumers see it is missing.
+
+    .venv/bin/python benchmarks/committee_round.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eth_account import Account  # noqa: E402
+from eth_utils import keccak  # noqa: E402
+
+from concilium.chain.abi import ERC20_ABI  # noqa: E402
+from concilium.chain.client import ChainClient  # noqa: E402
+from concilium.chain.deploy import deploy  # noqa: E402
+from concilium.chain.wallets import Wallet, dev_wallet  # noqa: E402
+from concilium.committee.deploy import create_safe, deploy_committee_safe, deploy_singletons  # noqa: E402
+from concilium.committee.guard import GuardConfig  # noqa: E402
+from concilium.committee.safe import Safe  # noqa: E402
+from concilium.committee.signatures import sign  # noqa: E402
+from concilium.stack.embedded import EmbeddedStack  # noqa: E402
+
+ETH = 10**18
+MEMBERS = [Wallet(f"m{i}", Account.from_key(keccak(text=f"bench member {i}"))) for i in range(4)]
+RECIPIENT = dev_wallet(1).address
+
+
+async def exec_gas(safe: Safe, submitter: Wallet, to: str, value: int = 0, data: bytes = b"") -> int:
+    tx = await safe.build(to, value=value, data=data)
+    digest = await safe.digest(tx)
+    return (await safe.execute(tx, [sign(m, digest) for m in MEMBERS[:3]], submitter)).gas_used
+
+
+async def measure(rpc: str) -> dict:
+    chain = ChainClient([rpc])
+    deployer = dev_wallet(0)
+    try:
+        token = await deploy(chain, deployer, "DemoToken", "USD Coin", "USDC", 10**30)
+        usdc = chain.contract(token, ERC20_ABI)
+        config = GuardConfig(recipients=[RECIPIENT], token_limits={token: 10**6 * ETH}, eth_per_day=50 * ETH)
+        singletons = await deploy_singletons(chain, deployer)
+        guarded = (await deploy_committee_safe(chain, deployer, MEMBERS, 3, config, singletons)).safe
+        bare = await create_safe(chain, deployer, singletons, [m.address for m in MEMBERS], 3)
+        for safe in (guarded, bare):
+            await chain.w3.provider.make_request("anvil_setBalance", [safe.address, hex(100 * ETH)])
+            await chain.transact(deployer, {"to": token, "data": usdc.encode_abi("transfer", args=[safe.address, 10**6 * ETH])})
+        # same storage costs on both sides: the recipient already holds the token, the bare Safe is
+        # past nonce 0 like the guarded one after setGuard
+        await chain.transact(deployer, {"to": token, "data": usdc.encode_abi("transfer", args=[RECIPIENT, 1])})
+        await exec_gas(bare, deployer, RECIPIENT)
+        transfer = bytes.fromhex(usdc.encode_abi("transfer", args=[RECIPIENT, ETH])[2:])
+        rows = {}
+        for name, kw in (("eth_transfer_first_of_day", {"value": ETH}), ("eth_transfer_later_same_day", {"value": ETH}),
+                         ("erc20_transfer_first_of_day", {"to": token, "data": transfer})):
+            gas = {}
+            for label, safe in (("with_guard", guarded), ("without_guard", bare)):
+                gas[label] = await exec_gas(safe, deployer, **{"to": RECIPIENT, **kw})
+            rows[name] = {**gas, "guard_overhead": gas["with_guard"] - gas["without_guard"],
+                          "ratio": round(gas["with_guard"] / gas["without_guard"], 3)}
+        return rows
+    finally:
+        await chain.close()
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = EmbeddedStack(Path(tmp), progress=lambda m: print(m, file=sys.stderr))
+        try:
+            rpc = (await stack.chain()).url
+            gas = await measure(rpc)
+        finally:
+            stack.stop()
+    print(json.dumps({
+        "safe": "@safe-global/safe-contracts 1.4.1 SafeL2 (npm bytecode)",
+        "members": 4, "threshold": 3,
+        "exec_transaction_gas": gas,
+        "round_latency_s": None,
+        "round_latency_note": "needs committee member processes (issue 11 items 2-3); not built yet",
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
