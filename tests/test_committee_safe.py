@@ -80,11 +80,13 @@ async def test_attach_reads_and_checks_the_safe(chain, committee):
     assert set(s.owners) == {m.address for m in MEMBERS} and s.threshold == 3 and s.version == "1.4.1"
     assert s.guard == c.guard and s.fallback_handler == c.singletons.fallback_handler and s.modules == ()
     assert s.nonce == 1  # the members' own setGuard
-    ok = SafeExpectation(owners=[m.address for m in MEMBERS], threshold=3, guard=c.guard)
+    ok = SafeExpectation(owners=[m.address for m in MEMBERS], threshold=3, guard=c.guard,
+                         fallback_handler=c.singletons.fallback_handler)
     await Safe.attach(chain, c.safe.address, ok)
     for wrong, needle in ((ok.model_copy(update={"threshold": 2}), "threshold is 3, the committee says 2"),
                           (ok.model_copy(update={"owners": [m.address for m in MEMBERS[:3]]}), "owners the committee does not list"),
-                          (ok.model_copy(update={"guard": ZERO_ADDRESS}), "guard is")):
+                          (ok.model_copy(update={"guard": ZERO_ADDRESS}), "guard is"),
+                          (ok.model_copy(update={"fallback_handler": None}), "EIP-1271")):
         with pytest.raises(CommitteeError, match=needle) as e:
             await Safe.attach(chain, c.safe.address, wrong)
         assert "\n" not in str(e.value)

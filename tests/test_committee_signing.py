@@ -114,6 +114,8 @@ def test_state_problems_name_every_difference():
     probs = state_problems(_state(owners=tuple(OWNERS[:3]) + (OUTSIDER.address,), threshold=2, guard=HOT,
                                   modules=(HOT,), version="1.1.1"), expect)
     text = " | ".join(probs)
+    assert "EIP-1271" in state_problems(_state(fallback_handler=HOT), expect)[0]
+    assert state_problems(_state(fallback_handler=HOT), expect.model_copy(update={"fallback_handler": HOT})) == []
     for needle in ("version 1.1.1", f"not owners of the Safe: {OWNERS[3]}", OUTSIDER.address, "threshold is 2",
                    f"guard is {HOT}", "modules are enabled"):
         assert needle in text

@@ -52,7 +52,7 @@ class SafeExpectation(BaseModel):
     owners: list[str]
     threshold: int
     guard: str | None = None              # None: not checked; ZERO_ADDRESS: must have none
-    fallback_handler: str | None = None   # None: not checked
+    fallback_handler: str | None = None   # None: the Safe must have none
 
 
 def state_problems(state: SafeState, expect: SafeExpectation) -> list[str]:
@@ -72,6 +72,9 @@ def state_problems(state: SafeState, expect: SafeExpectation) -> list[str]:
         out.append(f"guard is {state.guard}, the committee says {to_checksum_address(expect.guard)}")
     if expect.fallback_handler is not None and state.fallback_handler != to_checksum_address(expect.fallback_handler):
         out.append(f"fallback handler is {state.fallback_handler}, the committee says {to_checksum_address(expect.fallback_handler)}")
+    elif expect.fallback_handler is None and state.fallback_handler != ZERO_ADDRESS:
+        out.append(f"fallback handler {state.fallback_handler} is not named in the committee's config: if it validates "
+                   "EIP-1271 signatures (CompatibilityFallbackHandler does), a quorum can sign around the guard; name it to accept it")
     if state.modules:
         out.append(f"modules are enabled ({', '.join(state.modules)}): a module bypasses the guard; disable them")
     return out
