@@ -14,7 +14,7 @@ from concilium.chain.abi import ERC20_ABI
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet, dev_wallet
 from concilium.committee.deploy import create_safe, deploy_committee_safe, deploy_singletons
-from concilium.committee.guard import CommitteeGuardReader, GuardConfig
+from concilium.committee.guard import CommitteeGuardReader, GuardConfig, change_id
 from concilium.committee.safe import Safe, SafeExpectation
 from concilium.committee.safetx import ZERO_ADDRESS, Operation, SafeTx, safe_tx_hash
 from concilium.committee.signatures import OwnerSignature, sign
@@ -189,6 +189,23 @@ async def test_guard_refuses_a_colluding_quorum(chain, committee):
     assert await chain.w3.eth.get_balance(c.safe.address) == balance - 10 * ETH
     assert await CommitteeGuardReader(chain, c.guard).remaining_today() == 0
     assert (await c.safe.state()).guard == c.guard
+
+
+async def test_a_quorum_can_only_schedule_a_change_and_wait(chain, committee):
+    """Loosening the guard is a SafeTx like any other, but only schedules: it runs after the delay."""
+    (c, _, _) = committee
+    reader = CommitteeGuardReader(chain, c.guard)
+    raise_limit = bytes.fromhex(reader.contract.encode_abi("setEthLimit", args=[1000 * ETH])[2:])
+    tx = reader.schedule_tx(c.guard, raise_limit).with_nonce(await c.safe.nonce())
+    await c.safe.execute(tx, await signed(c.safe, tx), DEPLOYER)
+    cid = change_id(c.guard, raise_limit)
+    assert cid == await reader.contract.functions.changeId(c.guard, raise_limit).call()
+    ready = await reader.contract.functions.readyAt(cid).call()
+    assert ready >= (await chain.w3.eth.get_block("latest"))["timestamp"] + 2 * 86400
+    now = await c.safe.build(c.guard, data=raise_limit)
+    with pytest.raises(CommitteeError, match="CommitteeGuard refused: TooEarly"):
+        await c.safe.execute(now, await signed(c.safe, now), DEPLOYER)
+    assert await reader.contract.functions.dayLimit(ZERO_ADDRESS).call() == 10 * ETH
 
 
 async def test_exec_gas_with_and_without_the_guard(chain, committee, singletons):

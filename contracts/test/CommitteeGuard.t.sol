@@ -285,6 +285,18 @@ contract CommitteeGuardTest is Test {
         assertTrue(token.balanceOf(HOT) <= TOKEN_DAY, "never more than the day limit");
     }
 
+    function testFuzz_approvals_and_transfers_share_the_token_limit(uint256 approved, uint256 sent) public {
+        approved = bound(approved, 1, TOKEN_DAY + 1e18);
+        sent = bound(sent, 0, TOKEN_DAY);
+        bool approveOk = approved <= TOKEN_DAY;
+        if (!approveOk) expectDayLimit(address(token), 0, approved, TOKEN_DAY);
+        exec(address(token), 0, abi.encodeCall(token.approve, (address(router), approved)), CALL);
+        uint256 used = approveOk ? approved : 0;
+        if (used + sent > TOKEN_DAY) expectDayLimit(address(token), used, sent, TOKEN_DAY);
+        transferToken(HOT, sent);
+        assertTrue(token.allowance(address(safe), address(router)) + token.balanceOf(HOT) <= TOKEN_DAY, "exposure <= limit");
+    }
+
     function test_unknown_calldata_to_a_token_is_refused() public {
         bytes memory pull = abi.encodeCall(token.transferFrom, (address(safe), THIEF, 1));
         expect(abi.encodeWithSelector(CommitteeGuard.TokenCallRefused.selector, address(token), token.transferFrom.selector));
