@@ -5,8 +5,11 @@
   guard adds). Both Safes are past nonce 0, so the nonce write costs the same. Shown for the first
   ETH transfer of a UTC day (the guard's day ledger slot goes from zero), a later one the same day,
   and an ERC-20 transfer;
-- committee round latency (4 members vs one agent's step): not measured yet, it comes with the
-  member processes (issue 11, items 2-3); the key is present and null so consumers see it is missing.
+- the Safe part of a round: from an agreed action to its receipt (3 members sign the SafeTx
+  digest, signatures recovered and packed, execTransaction dry-run, sent, mined), next to one
+  account sending the same transfer itself in the same run (median, p95, ratio);
+- committee round latency (4 members vs one agent's step, models included): not measured yet, it
+  comes with the member processes (issue 11, items 2-3); the key is present and null.
 
     .venv/bin/python benchmarks/committee_round.py
 """
@@ -15,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,6 +50,25 @@ async def exec_gas(safe: Safe, submitter: Wallet, to: str, value: int = 0, data:
     return (await safe.execute(tx, [sign(m, digest) for m in MEMBERS[:3]], submitter)).gas_used
 
 
+def _summary(xs: list[float]) -> dict:
+    xs = sorted(xs)
+    return {"median_ms": round(statistics.median(xs) * 1000, 2), "p95_ms": round(xs[int(0.95 * (len(xs) - 1))] * 1000, 2)}
+
+
+async def latency(chain: ChainClient, safe: Safe, single: Wallet, rounds: int = 30) -> dict:
+    committee, alone = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        await exec_gas(safe, single, RECIPIENT, value=10**15)
+        committee.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        await chain.transact(single, {"to": RECIPIENT, "value": 10**15})
+        alone.append(time.perf_counter() - t)
+    c, a = _summary(committee), _summary(alone)
+    return {"rounds": rounds, "safe_execution": c, "single_account_transfer": a,
+            "ratio_median": round(c["median_ms"] / a["median_ms"], 2)}
+
+
 async def measure(rpc: str) -> dict:
     chain = ChainClient([rpc])
     deployer = dev_wallet(0)
@@ -71,7 +95,8 @@ async def measure(rpc: str) -> dict:
                 gas[label] = await exec_gas(safe, deployer, **{"to": RECIPIENT, **kw})
             rows[name] = {**gas, "guard_overhead": gas["with_guard"] - gas["without_guard"],
                           "ratio": round(gas["with_guard"] / gas["without_guard"], 3)}
-        return rows
+        rows_latency = await latency(chain, guarded, deployer)
+        return {"gas": rows, "latency": rows_latency}
     finally:
         await chain.close()
 
@@ -81,13 +106,14 @@ async def main() -> None:
         stack = EmbeddedStack(Path(tmp), progress=lambda m: print(m, file=sys.stderr))
         try:
             rpc = (await stack.chain()).url
-            gas = await measure(rpc)
+            measured = await measure(rpc)
         finally:
             stack.stop()
     print(json.dumps({
         "safe": "@safe-global/safe-contracts 1.4.1 SafeL2 (npm bytecode)",
         "members": 4, "threshold": 3,
-        "exec_transaction_gas": gas,
+        "exec_transaction_gas": measured["gas"],
+        "agreed_action_to_receipt": measured["latency"],
         "round_latency_s": None,
         "round_latency_note": "needs committee member processes (issue 11 items 2-3); not built yet",
     }, indent=1))

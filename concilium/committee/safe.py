@@ -9,6 +9,7 @@ accept the call; a refusal is a CommitteeError with one line saying why, and not
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
@@ -113,15 +114,22 @@ class Safe:
     async def state(self) -> SafeState:
         f = self.contract.functions
         try:
-            version = await f.VERSION().call()
-            owners = tuple(to_checksum_address(o) for o in await f.getOwners().call())
-            threshold, nonce = await f.getThreshold().call(), await f.nonce().call()
-            modules, _ = await f.getModulesPaginated(SENTINEL, 10).call()
+            version, (owners, threshold, nonce), (modules, _), guard, handler, chain_id = await asyncio.gather(
+                f.VERSION().call(), self._signing_state(), f.getModulesPaginated(SENTINEL, 10).call(),
+                self._slot_address(GUARD_SLOT), self._slot_address(FALLBACK_HANDLER_SLOT), self.chain.chain_id())
         except (ContractLogicError, Web3RPCError) as e:
             raise CommitteeError(f"{self.address} does not answer like a Safe ({e}); check the address") from None
-        return SafeState(self.address, await self.chain.chain_id(), version, owners, threshold, nonce,
-                         await self._slot_address(GUARD_SLOT), await self._slot_address(FALLBACK_HANDLER_SLOT),
+        return SafeState(self.address, chain_id, version, owners, threshold, nonce, guard, handler,
                          tuple(to_checksum_address(m) for m in modules))
+
+    async def _signing_state(self) -> tuple[tuple[str, ...], int, int]:
+        """(owners, threshold, nonce), read concurrently at the same block."""
+        f = self.contract.functions
+        block = await self.chain.w3.eth.block_number
+        owners, threshold, nonce = await asyncio.gather(f.getOwners().call(block_identifier=block),
+                                                        f.getThreshold().call(block_identifier=block),
+                                                        f.nonce().call(block_identifier=block))
+        return tuple(to_checksum_address(o) for o in owners), threshold, nonce
 
     async def nonce(self) -> int:
         return await self.contract.functions.nonce().call()
@@ -139,12 +147,12 @@ class Safe:
         return bytes(await self.contract.functions.getTransactionHash(*tx.hash_args()).call())
 
     async def quorum(self, tx: SafeTx, signatures: list[OwnerSignature]) -> Quorum:
-        s = await self.state()
-        if tx.nonce != s.nonce:
-            raise CommitteeError(f"the SafeTx is for nonce {tx.nonce} but the Safe is at nonce {s.nonce}: "
-                                 + ("it, or another transaction with its nonce, already executed" if tx.nonce < s.nonce
+        owners, threshold, nonce = await self._signing_state()
+        if tx.nonce != nonce:
+            raise CommitteeError(f"the SafeTx is for nonce {tx.nonce} but the Safe is at nonce {nonce}: "
+                                 + ("it, or another transaction with its nonce, already executed" if tx.nonce < nonce
                                     else "earlier transactions must execute first"))
-        return pack(signatures, await self.digest(tx), list(s.owners), s.threshold)
+        return pack(signatures, await self.digest(tx), list(owners), threshold)
 
     async def execute(self, tx: SafeTx, signatures: list[OwnerSignature], submitter: Wallet) -> Execution:
         """Check, then submit `execTransaction` from `submitter` (any account: owners' signatures
