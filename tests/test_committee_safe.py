@@ -107,11 +107,17 @@ async def test_three_signatures_execute_exactly_once(chain, committee):
     assert done.nonce == tx.nonce and len(done.signers) == 3 and done.gas_used > 21_000
     assert await chain.w3.eth.get_balance(HOT) == before + ETH
     assert await c.safe.nonce() == tx.nonce + 1
-    # a 4th member (or anyone) submits the same signatures again: refused by nonce, nothing sent
-    with pytest.raises(CommitteeError, match=f"for nonce {tx.nonce} but the Safe is at nonce {tx.nonce + 1}"):
-        await c.safe.execute(tx, sigs + [sign(MEMBERS[3], await c.safe.digest(tx))], SECOND_SUBMITTER)
-    # and the chain itself refuses those bytes: the digest now has nonce+1, so the signers recover wrong
+    # a 4th member submits the same SafeTx again: it learns of the execution, nothing is sent
+    sent_before = await chain.mined_nonce(SECOND_SUBMITTER.address)
+    again = await c.safe.execute(tx, sigs + [sign(MEMBERS[3], await c.safe.digest(tx))], SECOND_SUBMITTER)
+    assert not again.by_us and again.tx_hash == done.tx_hash and again.safe_tx_hash == done.safe_tx_hash
+    assert await chain.mined_nonce(SECOND_SUBMITTER.address) == sent_before
+    # the chain itself refuses those bytes: the digest now has nonce+1, so the signers recover wrong
     assert "GS026" in await raw_exec_reason(c.safe, tx, packed(sigs))
+    # a different SafeTx signed for the used nonce is refused by nonce
+    other = SafeTx(to=HOT, value=2 * ETH, nonce=tx.nonce)
+    with pytest.raises(CommitteeError, match=f"for nonce {tx.nonce} but the Safe is at nonce {tx.nonce + 1}"):
+        await c.safe.execute(other, await signed(c.safe, other), SECOND_SUBMITTER)
     assert await chain.w3.eth.get_balance(HOT) == before + ETH
 
 
@@ -126,6 +132,19 @@ async def test_two_members_submitting_at_once_execute_once(chain, committee):
                                   for w in (DEPLOYER, SECOND_SUBMITTER)))
     receipts = [await chain.wait(s.hash) for s in sent]
     assert sorted(r["status"] for r in receipts) == [0, 1]
+    assert await chain.w3.eth.get_balance(HOT) == before + ETH
+    assert await c.safe.nonce() == tx.nonce + 1
+
+
+async def test_two_members_executing_at_once_both_see_the_one_execution(chain, committee):
+    (c, _, _) = committee
+    before = await chain.w3.eth.get_balance(HOT)
+    start = await chain.w3.eth.block_number
+    tx = await c.safe.build(HOT, value=ETH)
+    sigs = await signed(c.safe, tx, MEMBERS)
+    a, b = await asyncio.gather(c.safe.execute(tx, sigs, DEPLOYER, since_block=start),
+                                c.safe.execute(tx, sigs, SECOND_SUBMITTER, since_block=start))
+    assert sorted([a.by_us, b.by_us]) == [False, True] and a.tx_hash == b.tx_hash
     assert await chain.w3.eth.get_balance(HOT) == before + ETH
     assert await c.safe.nonce() == tx.nonce + 1
 

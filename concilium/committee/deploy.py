@@ -22,7 +22,7 @@ from concilium.chain.deploy import deploy
 from concilium.chain.wallets import Wallet
 from concilium.committee.guard import GuardConfig
 from concilium.committee.safe import Safe, SafeExpectation
-from concilium.committee.safetx import ZERO_ADDRESS, SafeTx
+from concilium.committee.safetx import ZERO_ADDRESS
 from concilium.committee.signatures import sign
 from concilium.errors import CommitteeError
 
@@ -89,5 +89,5 @@ async def deploy_committee_safe(chain: ChainClient, deployer: Wallet, members: l
     return CommitteeSafe(safe, guard, singletons)
 
 
-__all__ = ["CommitteeSafe", "SafeSingletons", "SafeTx", "create_safe", "deploy_committee_safe", "deploy_guard",
+__all__ = ["CommitteeSafe", "SafeSingletons", "create_safe", "deploy_committee_safe", "deploy_guard",
            "deploy_singletons", "install_guard"]

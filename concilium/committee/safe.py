@@ -86,8 +86,9 @@ class Execution:
     tx_hash: str          # the chain transaction
     safe_tx_hash: str     # the SafeTx digest the quorum signed
     nonce: int
-    signers: tuple[str, ...]
+    signers: tuple[str, ...]  # empty when found onchain (by_us False)
     gas_used: int
+    by_us: bool = True        # False: a peer's submission executed it first
 
 
 class Safe:
@@ -147,16 +148,33 @@ class Safe:
         return bytes(await self.contract.functions.getTransactionHash(*tx.hash_args()).call())
 
     async def quorum(self, tx: SafeTx, signatures: list[OwnerSignature]) -> Quorum:
+        """k valid owner signatures for `tx`, packed; CommitteeError if the nonce is not current."""
         owners, threshold, nonce = await self._signing_state()
         if tx.nonce != nonce:
             raise CommitteeError(f"the SafeTx is for nonce {tx.nonce} but the Safe is at nonce {nonce}: "
-                                 + ("it, or another transaction with its nonce, already executed" if tx.nonce < nonce
+                                 + ("another transaction used that nonce" if tx.nonce < nonce
                                     else "earlier transactions must execute first"))
         return pack(signatures, await self.digest(tx), list(owners), threshold)
 
-    async def execute(self, tx: SafeTx, signatures: list[OwnerSignature], submitter: Wallet) -> Execution:
+    async def execution_of(self, tx: SafeTx, from_block: int = 0) -> Execution | None:
+        """The execution of exactly this SafeTx (by anyone) since `from_block`, if it happened."""
+        digest = await self.digest(tx)
+        logs = await self.contract.events.ExecutionSuccess.get_logs(argument_filters={"txHash": digest}, from_block=from_block)
+        if not logs:
+            return None
+        receipt = await self.chain.w3.eth.get_transaction_receipt(logs[0]["transactionHash"])
+        return Execution(logs[0]["transactionHash"].to_0x_hex(), "0x" + digest.hex(), tx.nonce, (), receipt["gasUsed"],
+                         by_us=False)
+
+    async def execute(self, tx: SafeTx, signatures: list[OwnerSignature], submitter: Wallet,
+                      since_block: int = 0) -> Execution:
         """Check, then submit `execTransaction` from `submitter` (any account: owners' signatures
-        authorise, the submitter only pays gas). Exactly once: the Safe's nonce is consumed."""
+        authorise, the submitter only pays gas). Exactly once: if this SafeTx already executed
+        (a peer submitted it since `since_block`), that execution is returned and nothing is sent;
+        if another SafeTx took its nonce, CommitteeError."""
+        if tx.nonce < await self.nonce():
+            if done := await self.execution_of(tx, since_block):
+                return done
         q = await self.quorum(tx, signatures)
         call = {"from": submitter.address, "to": self.address,
                 "data": self.contract.encode_abi("execTransaction", args=list(tx.exec_args(q.packed)))}
@@ -164,11 +182,12 @@ class Safe:
         try:
             receipt = await self.chain.transact(submitter, {"to": call["to"], "data": call["data"]}, "execTransaction")
         except ChainError as e:
-            if await self.nonce() > tx.nonce:
-                raise CommitteeError(f"nonce {tx.nonce} was used by another submission meanwhile; nothing more was sent") from None
+            if await self.nonce() > tx.nonce:  # lost a race
+                if done := await self.execution_of(tx, since_block):
+                    return done
+                raise CommitteeError(f"nonce {tx.nonce} was used by another transaction meanwhile; nothing more was sent") from None
             raise CommitteeError(f"execTransaction failed: {e}") from None
-        success = self.contract.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD)
-        if not success:
+        if not self.contract.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD):
             raise CommitteeError(f"execTransaction {receipt['transactionHash'].to_0x_hex()} emitted no ExecutionSuccess")
         return Execution(receipt["transactionHash"].to_0x_hex(), "0x" + (await self.digest(tx)).hex(), tx.nonce,
                          q.signers, receipt["gasUsed"])
@@ -185,4 +204,4 @@ class Safe:
             raise CommitteeError(f"the node refused execTransaction: {e.message or e}") from None
 
 
-__all__ = ["Execution", "Safe", "SafeExpectation", "SafeState", "ZERO_ADDRESS", "state_problems"]
+__all__ = ["Execution", "Safe", "SafeExpectation", "SafeState", "state_problems"]
