@@ -131,4 +131,6 @@ def test_guard_config_validates_and_orders_constructor_args():
         GuardConfig(delay=60)
     with pytest.raises(ValidationError, match="negative"):
         GuardConfig(token_limits={SAFE: -1})
+    with pytest.raises(ValidationError, match="cannot also be a target"):
+        GuardConfig(targets=[SAFE], token_limits={SAFE: 1})
     assert change_id(SAFE, b"\x01") != change_id(OTHER_SAFE, b"\x01")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from eth_abi import encode
 from eth_utils import is_address, keccak, to_checksum_address
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient
@@ -58,6 +58,12 @@ class GuardConfig(BaseModel):
         if not MIN_DELAY <= v <= 30 * 86400:
             raise ValueError("delay must be between 1 hour and 30 days (seconds)")
         return v
+
+    @model_validator(mode="after")
+    def _token_is_not_a_target(self) -> GuardConfig:
+        if both := sorted(set(self.targets) & set(self.token_limits)):
+            raise ValueError(f"{', '.join(both)}: a token cannot also be a target (any calldata would reach it)")
+        return self
 
     def constructor_args(self, safe: str) -> tuple:
         tokens = list(self.token_limits)
