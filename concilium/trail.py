@@ -160,7 +160,7 @@ async def round_trail(store: OracleStore, rnd: Round) -> dict[str, Any]:
     pre = await store.model_preimage(rnd.model_id)
     try:
         kind = Kind(rnd.kind)
-        messages = [{"role": r, "content": c} for r, c in prompt_messages(rnd.prompt, kind, bytes.fromhex(rnd.options[2:]))]
+        messages = [{"role": "user" if r == "human" else r, "content": c} for r, c in prompt_messages(rnd.prompt, kind, bytes.fromhex(rnd.options[2:]))]
         kind_name = kind.name.lower()
     except ValueError:
         messages, kind_name = None, str(rnd.kind)

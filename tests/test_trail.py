@@ -18,11 +18,12 @@ from concilium.stack.model import BUNDLED_NAME
 from tests.conftest import HOT, deploy_token, keeper_yaml, set_balance, spec_from
 from tests.test_cli import concilium
 
-REFUSE_ALL = """
+REFUSE_ALL = """  # every send is refused, zero-amount ones too (by the gas price cap)
       recipients: [hot_wallet]
       max_value_per_tx: 0.000001 ether
       max_value_per_day: 0.000001 ether
       token_limits: {usdc: {per_tx: 0.000001, per_day: 0.000001}}
+      max_gas_price: 0.000001 gwei
     """
 
 

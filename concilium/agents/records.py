@@ -118,7 +118,7 @@ class StateStore(Database, ModelIdLedger):
         if rec.model_id and preimage:
             await self.note_model(rec.model_id, preimage)
         async with self.sessions() as s, s.begin():
-            await s.merge(StepRequest(step_id=rec.id, messages=json.dumps(messages), schema=json.dumps(schema, sort_keys=True),
+            await s.merge(StepRequest(step_id=rec.id, messages=json.dumps(messages), schema=json.dumps(schema),  # key order kept: it orders the output
                                       schema_name=schema_name))
 
     async def request(self, step_id: str) -> StepRequest | None:

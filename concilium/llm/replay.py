@@ -35,13 +35,18 @@ class Comparison:
 
 def _pretty(text: str) -> list[str]:
     try:
-        return json.dumps(json.loads(text), indent=1, sort_keys=True).splitlines()
+        return json.dumps(json.loads(text), indent=1).splitlines()  # key order kept: it is part of the output
     except ValueError:
         return text.splitlines()
 
 
 def compare(recorded: str, replayed: str) -> Comparison:
-    """Byte-for-byte identity; the diff is over pretty-printed JSON so a person can read it."""
-    diff = "" if recorded == replayed else "\n".join(
-        difflib.unified_diff(_pretty(recorded), _pretty(replayed), "recorded", "replayed", lineterm=""))
-    return Comparison(recorded == replayed, recorded, replayed, diff)
+    """Byte-for-byte identity; the diff is over pretty-printed JSON so a person can read it (and
+    over the raw text when the pretty forms agree, so a difference is never shown as empty)."""
+    if recorded == replayed:
+        return Comparison(True, recorded, replayed, "")
+    a, b = _pretty(recorded), _pretty(replayed)
+    if a == b:
+        a, b = [recorded], [replayed]
+    diff = "\n".join(difflib.unified_diff(a, b, "recorded", "replayed", lineterm=""))
+    return Comparison(False, recorded, replayed, diff)
