@@ -45,7 +45,7 @@ def test_gemma_conversion_matches_every_norm_of_the_gguf(stack, tmp_path):
     must hold GGUF - 1 for every norm, q_norm and k_norm included (never their zero init)."""
     import numpy as np
     from gguf import GGUFReader
-    from safetensors.numpy import load_file
+    from safetensors.torch import load_file
 
     from concilium.stack.convert import gemma3_name
 
@@ -57,7 +57,7 @@ def test_gemma_conversion_matches_every_norm_of_the_gguf(stack, tmp_path):
     norms = [t for t in GGUFReader(str(gguf)).tensors if t.name.endswith("norm.weight")]
     assert {gemma3_name(t.name).split(".")[-2] for t in norms} >= {"q_norm", "k_norm", "input_layernorm", "norm"}
     for t in norms:
-        hf = saved[gemma3_name(t.name)].astype(np.float32)
+        hf = saved[gemma3_name(t.name)].float().numpy()
         assert np.abs(hf).max() > 0, t.name
         np.testing.assert_allclose(hf, np.asarray(t.data, dtype=np.float32) - 1, atol=1e-2, rtol=1e-2, err_msg=t.name)
     assert weights_digest(out) == json.loads((out / "concilium-prepared.json").read_text())["weights_sha256"]
