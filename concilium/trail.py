@@ -82,11 +82,8 @@ async def trace(query: str, stores: Stores) -> list[dict[str, Any]]:
     if kind in ("tx", "decision"):
         col = "tx_hash" if kind == "tx" else "id"
         for st in stores.agents:
-            for rec in await st.find(**{col: q if kind == "decision" else q.lower()}):
+            for rec in await st.find(**{col: q.lower()}):  # both are stored in lower case
                 found.append(await step_trail(st, rec))
-            if kind == "tx" and not found:  # hashes are stored as the node returned them
-                for rec in await st.find(tx_hash=q):
-                    found.append(await step_trail(st, rec))
     if kind in ("tx", "request"):
         for st in stores.oracles:
             rounds = await st.rounds(limit=10**9) if kind == "tx" else await st.by_request(int(q, 0))
