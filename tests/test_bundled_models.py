@@ -86,3 +86,30 @@ async def test_gemma_answers_under_the_decision_schema(stack, gemma, chain, tmp_
     assert r.status in ("noop", "confirmed", "refused"), (r.status, r.output, r.error)
     # its model id says which weights: the prepared Gemma directory's digest
     assert pre["weights"] == weights_digest(prepare_bundled_model(stack.cache_dir, model=GEMMA))
+
+
+def _gguf(path, tensors: dict) -> None:
+    import numpy as np
+    from gguf import GGUFWriter
+
+    w = GGUFWriter(str(path), "gemma3")
+    for name, value in tensors.items():
+        w.add_tensor(name, np.asarray(value, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def test_gemma_conversion_takes_one_off_every_norm_and_refuses_unknown_tensors(tmp_path):
+    import numpy as np
+
+    from concilium.stack.convert import gemma3_tensors
+
+    _gguf(tmp_path / "ok.gguf", {"blk.3.attn_k_norm.weight": [1.5, 0.25], "blk.3.attn_q.weight": [[2.0, 3.0]]})
+    t = gemma3_tensors(tmp_path / "ok.gguf")
+    np.testing.assert_allclose(t["model.layers.3.self_attn.k_norm.weight"].numpy(), [0.5, -0.75])
+    np.testing.assert_allclose(t["model.layers.3.self_attn.q_proj.weight"].numpy(), [[2.0, 3.0]])  # not a norm: as is
+    _gguf(tmp_path / "odd.gguf", {"blk.0.attn_q.weight": [[1.0]], "blk.0.attn_sinks.weight": [1.0]})
+    with pytest.raises(StackError, match="blk.0.attn_sinks.weight has no place"):
+        gemma3_tensors(tmp_path / "odd.gguf")
