@@ -5,6 +5,7 @@ Written as the reader who distrusts the record: the model id must hash from the 
 beside it, and an output edited in the store after the fact must replay as "different".
 """
 
+import asyncio
 import json
 import sqlite3
 
@@ -97,6 +98,11 @@ async def test_trace_of_an_oracle_round_shows_every_node(anvil, vllm, chain, tmp
     try:
         req = await OracleClient(chain, net.oracle, dev_wallet(2)).request("Is 7 a prime number?", "bool", fee=3 * 10**15)
         result = await req.result(120)
+        for _ in range(120):  # every node's watcher records the Fulfilled event (a block or two later)
+            rounds = [await n.store.get(n._key(req.request_id)) for n in net.nodes]
+            if all(r is not None and r.fulfil_tx for r in rounds):
+                break
+            await asyncio.sleep(0.5)
     finally:
         await net.stop()
     entries = trace_json(str(req.request_id), tmp_path)
