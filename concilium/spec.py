@@ -48,8 +48,9 @@ class _Model(BaseModel):
 
 
 class ModelSpec(_Model):
-    """Either `serve: bundled` (concilium starts vLLM with the bundled model), `serve: <HF dir or
-    hub id>` (concilium starts vLLM with that model), or `url` of an existing vLLM server."""
+    """Either `serve: bundled` or `serve: bundled:<family>` (concilium starts vLLM with a bundled
+    model: smollm2, the default, or gemma3-270m), `serve: <HF dir or hub id>` (concilium starts
+    vLLM with that model), or `url` of an existing vLLM server."""
 
     serve: str | None = None
     url: str | None = None

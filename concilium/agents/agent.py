@@ -28,6 +28,7 @@ from concilium.chain.wallets import Wallet
 from concilium.errors import ChainError, ModelUnavailable, TxRejected
 from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision, DecisionSchema, InvalidDecision
+from concilium.llm.replay import as_dicts
 from concilium.spec import AgentSpec, Spec
 from concilium.tools.context import ToolContext
 from concilium.tools.guard import PolicyGuard, Verdict
@@ -93,6 +94,7 @@ class Agent:
             rec = await self.store.create(
                 self.name, started_at=started, observation=observation, inputs_hash=inputs_hash(self.spec, observation, memories), prompt=prompt,
                 model_id=out.model_id, model_name=out.model_name, sampling=out.sampling, output=out.text)
+            await self.store.record_request(rec, as_dicts(messages), self.schema.json_schema(), out.preimage)
             try:
                 decision = self.schema.parse(out.value)
             except InvalidDecision as e:

@@ -18,7 +18,7 @@ from sqlalchemy import Float, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from concilium.db import Base, Database
-from concilium.tools.guard import Spend
+from concilium.llm.provenance import ModelIdLedger, ModelIdRecord
 
 
 class StepRecord(Base):
@@ -64,6 +64,18 @@ class StepRecord(Base):
         return out
 
 
+class StepRequest(Base):
+    """The exact model request behind a step (messages and JSON schema), for `concilium replay`.
+    Added beside `steps` (and `model_ids`, see llm/provenance.py) without changing it."""
+
+    __tablename__ = "step_requests"
+
+    step_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    messages: Mapped[str] = mapped_column(Text)  # JSON: [{"role": "system"|"user", "content": ...}]
+    schema: Mapped[str] = mapped_column(Text)  # JSON: the decision schema the answer was constrained to
+    schema_name: Mapped[str] = mapped_column(String(64), default="decision")
+
+
 SPENDING = ("signed", "sent", "confirmed")  # statuses whose value counts towards daily limits
 IN_FLIGHT = ("signed", "sent")
 
@@ -72,8 +84,8 @@ def _json(v: Any) -> str | None:
     return None if v is None else json.dumps(v, default=str, sort_keys=True)
 
 
-class StateStore(Database):
-    models = (StepRecord,)
+class StateStore(Database, ModelIdLedger):
+    models = (StepRecord, StepRequest, ModelIdRecord)
 
     async def create(self, agent: str, **fields: Any) -> StepRecord:
         await self.init()
@@ -100,6 +112,34 @@ class StateStore(Database):
                 v = str(v)
             setattr(rec, k, v)
 
+    async def record_request(self, rec: StepRecord, messages: list[dict[str, str]], schema: dict[str, Any],
+                             preimage: dict[str, Any], schema_name: str = "decision") -> None:
+        """What was asked of which model for this step: the request, and the model id's preimage."""
+        if rec.model_id and preimage:
+            await self.note_model(rec.model_id, preimage)
+        async with self.sessions() as s, s.begin():
+            await s.merge(StepRequest(step_id=rec.id, messages=json.dumps(messages), schema=json.dumps(schema),  # key order kept: it orders the output
+                                      schema_name=schema_name))
+
+    async def request(self, step_id: str) -> StepRequest | None:
+        await self.init()
+        async with self.sessions() as s:
+            return await s.get(StepRequest, step_id)
+
+    async def get(self, step_id: str) -> StepRecord | None:
+        await self.init()
+        async with self.sessions() as s:
+            return await s.get(StepRecord, step_id)
+
+    async def find(self, **where: Any) -> list[StepRecord]:
+        """Steps whose columns equal the given values (e.g. tx_hash=...)."""
+        await self.init()
+        q = select(StepRecord).order_by(StepRecord.created_at)
+        for k, v in where.items():
+            q = q.where(getattr(StepRecord, k) == v)
+        async with self.sessions() as s:
+            return list(await s.scalars(q))
+
     async def pending(self, agent: str) -> list[StepRecord]:
         """Signed or sent transactions whose outcome is not yet recorded."""
         await self.init()
@@ -107,7 +147,9 @@ class StateStore(Database):
             rows = await s.scalars(select(StepRecord).where(StepRecord.agent == agent, StepRecord.status.in_(IN_FLIGHT)).order_by(StepRecord.created_at))
             return list(rows)
 
-    async def spent_since(self, agent: str, since: float) -> Spend:
+    async def spent_since(self, agent: str, since: float) -> "Spend":
+        from concilium.tools.guard import Spend  # here, not at the top: reading the trail needs no web3
+
         await self.init()
         async with self.sessions() as s:
             rows = await s.execute(select(StepRecord.value_wei, StepRecord.token, StepRecord.token_amount).where(

@@ -68,6 +68,7 @@ def _as_text(m):
 async def tool_mode_step(agent: "Agent", observation: dict, messages: list, inputs_hash: str, started: float,
                          t: "Timings") -> StepRecord:
     model_id = await agent.model.model_id()
+    await agent.store.note_model(model_id, await agent.model.preimage())
     base = {"started_at": started, "observation": observation, "inputs_hash": inputs_hash, "model_id": model_id,
             "model_name": agent.model.name, "sampling": agent.model.sampling.as_dict(),
             "prompt": "\n\n".join(str(m.content) for m in messages)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from concilium.cli import agents, audit, oracle, system
+from concilium.cli import agents, audit, oracle, system, trace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Autonomous onchain AI agents on open-weight models.")
 
@@ -26,6 +26,8 @@ app.command()(system.doctor)
 audit_app = typer.Typer(no_args_is_help=True, help="The audit trail of every decision.")
 audit_app.command("export")(audit.audit_export)
 app.add_typer(audit_app, name="audit")
+app.command()(trace.trace)
+app.command()(trace.replay)
 app.add_typer(oracle.oracle_app, name="oracle")
 
 

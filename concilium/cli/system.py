@@ -28,6 +28,7 @@ def doctor() -> None:
     """What is installed, and whether the stack can start here."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from concilium.stack.bundled import REGISTRY
     from concilium.stack.embedded import default_cache_dir
     from concilium.stack.model import prepared_model_dir
     from concilium.stack.tools import foundry_binary
@@ -45,8 +46,20 @@ def doctor() -> None:
         except ConciliumError as e:
             t.add_row(tool, f"[red]{e}[/red]")
     t.add_row("node", shutil.which("node") or "[red]not found[/red]")
-    model = prepared_model_dir(default_cache_dir())
-    t.add_row("bundled model", str(model) if model.exists() else "not prepared yet (done on first run, about 20 s)")
+    for entry in REGISTRY.values():
+        missing = []
+        for dist, pinned in entry.packages:
+            try:
+                if version(dist) != pinned:
+                    missing.append(f"{dist} {version(dist)} (want {pinned})")
+            except PackageNotFoundError:
+                missing.append(dist)
+        model = prepared_model_dir(default_cache_dir(), entry)
+        if missing:
+            status = f"[red]missing {', '.join(missing)}[/red]: run `make install`"
+        else:
+            status = str(model) if model.exists() else "installed; prepared on first use (once per machine)"
+        t.add_row(f"bundled:{entry.key}", f"{entry.served_name} ({entry.note}): {status}")
     t.add_row("cpu cores", str(os.cpu_count()))
     try:
         import torch

@@ -8,7 +8,6 @@ served name), engine and version, and sampling parameters; it is recorded with e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
 from concilium.errors import ModelUnavailable
+from concilium.llm.provenance import derive_weights_digest, model_id_of, preimage
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class ModelOutput:
     seconds: float
     completion_tokens: int = 0
     prompt_tokens: int = 0
+    preimage: dict[str, Any] = field(default_factory=dict)  # what model_id hashes (provenance.py)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class ModelClient:
     timeout: float = 120.0
     weights_digest: str | None = None
     _engine: str | None = None
+    _derived: bool = False  # the weights digest was looked up (for servers we did not start)
 
     def __post_init__(self) -> None:
         self.chat = ChatOpenAI(
@@ -76,17 +78,21 @@ class ModelClient:
                 raise ModelUnavailable(f"model server at {self.url} is not reachable; start it or fix models.<name>.url") from None
         return self._engine
 
+    async def preimage(self) -> dict[str, Any]:
+        """What the model id hashes: weights digest (derived once if not given), engine, sampling."""
+        engine = await self.engine()
+        if self.weights_digest is None and not self._derived:
+            self.weights_digest = await derive_weights_digest(self.url, self.name)
+            self._derived = True
+        return preimage(self.weights_digest, self.name, engine, self.sampling.as_dict())
+
     async def model_id(self) -> str:
-        parts = {
-            "weights": self.weights_digest or f"served:{self.name}",
-            "engine": await self.engine(),
-            "sampling": self.sampling.as_dict(),
-        }
-        return "0x" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+        return model_id_of(await self.preimage())
 
     async def decide(self, messages: list[BaseMessage], schema: dict[str, Any], schema_name: str = "decision") -> ModelOutput:
         response_format = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
-        model_id = await self.model_id()
+        pre = await self.preimage()
+        model_id = model_id_of(pre)
         start = time.perf_counter()
         try:
             msg = await self.chat.ainvoke(messages, response_format=response_format)
@@ -105,4 +111,4 @@ class ModelClient:
             value = {}
         usage = msg.usage_metadata or {}
         return ModelOutput(text, value if isinstance(value, dict) else {}, model_id, self.name,
-                           self.sampling.as_dict(), seconds, usage.get("output_tokens", 0), usage.get("input_tokens", 0))
+                           self.sampling.as_dict(), seconds, usage.get("output_tokens", 0), usage.get("input_tokens", 0), pre)

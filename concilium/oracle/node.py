@@ -27,6 +27,7 @@ from concilium.chain.wallets import Wallet
 from concilium.errors import ChainError, ConciliumError, ModelUnavailable
 from concilium.httpserver import HttpServer
 from concilium.llm.client import ModelClient
+from concilium.llm.provenance import model_id_of
 from concilium.oracle.aggregator import Aggregator
 from concilium.oracle.kinds import (
     Kind,
@@ -176,7 +177,9 @@ class OracleNode:
 
     async def _evaluate(self, rnd: Round) -> SignedAnswer | None:
         kind, options = Kind(rnd.kind), bytes.fromhex(rnd.options[2:])
-        model_id = bytes.fromhex((await self.model.model_id())[2:])
+        pre = await self.model.preimage()
+        model_id = bytes.fromhex(model_id_of(pre)[2:])
+        await self.store.note_model("0x" + model_id.hex(), pre)
         pinned = bytes.fromhex(rnd.pinned_model[2:]) if rnd.pinned_model else bytes(32)
         if pinned != bytes(32) and pinned != model_id:
             await self.store.update(rnd, status="skipped", note="request pins a model this node does not serve")

@@ -12,6 +12,7 @@ from sqlalchemy import Float, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from concilium.db import Base, Database
+from concilium.llm.provenance import ModelIdLedger, ModelIdRecord
 
 
 class Round(Base):
@@ -60,8 +61,8 @@ class Cursor(Base):
     block: Mapped[int] = mapped_column(Integer)
 
 
-class OracleStore(Database):
-    models = (Round, Cursor)
+class OracleStore(Database, ModelIdLedger):
+    models = (Round, Cursor, ModelIdRecord)  # model_ids: each answer's model id preimage (llm/provenance.py)
 
     async def cursor(self, key: str) -> int | None:
         await self.init()
@@ -102,6 +103,12 @@ class OracleStore(Database):
         async with self.sessions() as s:
             q = select(Round).where(Round.node == node, Round.status.in_(("open", "answered", "submitted")))
             return list(await s.scalars(q.order_by(Round.request_id)))
+
+    async def by_request(self, request_id: int) -> list[Round]:
+        """This store's rounds for a request id (one per oracle the node served)."""
+        await self.init()
+        async with self.sessions() as s:
+            return list(await s.scalars(select(Round).where(Round.request_id == request_id)))
 
     async def rounds(self, node: str | None = None, limit: int = 100) -> list[Round]:
         await self.init()

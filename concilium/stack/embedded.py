@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from concilium.stack.anvil import Anvil
-from concilium.stack.model import BUNDLED_NAME, prepare_bundled_model, weights_digest
+from concilium.stack.bundled import BundledModel, bundled, canonical, is_bundled
+from concilium.stack.model import prepare_bundled_model, weights_digest
 from concilium.stack.process import Progress
 from concilium.stack.vllm_server import VLLMServer
 
@@ -23,13 +24,17 @@ class ExternalServer:
         pass
 
 
-def bundled_tool_args() -> list[str]:
-    """Tool calling for the bundled model: its own template ignores `tools`, so we ship a ChatML
-    template with a Hermes-style tools block and let vLLM parse Hermes tool calls."""
+def bundled_serve_args(model: BundledModel) -> list[str]:
+    """The entry's chat template (SmolLM2's own ignores `tools`, so it gets a ChatML template with
+    a Hermes-style tools block; a base model gets a plain one) and Hermes tool parsing if it has it."""
     from importlib import resources
 
-    template = resources.files("concilium.llm").joinpath("templates/chatml_tools.jinja")
-    return ["--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--chat-template", str(template)]
+    args = []
+    if model.chat_template:
+        args += ["--chat-template", str(resources.files("concilium.llm").joinpath(f"templates/{model.chat_template}"))]
+    if model.tool_calling:
+        args += ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
+    return args
 
 
 def default_cache_dir() -> Path:
@@ -53,14 +58,16 @@ class EmbeddedStack:
             return self._anvil
 
     async def model(self, serve: str) -> tuple[VLLMServer, str | None]:
-        """A running server for `serve` ("bundled", an HF model dir or a hub id), and the
-        weights digest when we know it."""
+        """A running server for `serve` ("bundled", "bundled:<key>", an HF model dir or a hub id),
+        and the weights digest when we know it."""
+        serve = canonical(serve)
         async with self._lock:
             if serve not in self._servers:
-                if serve == "bundled":
-                    path = await asyncio.to_thread(prepare_bundled_model, self.cache_dir, self.progress)
+                if is_bundled(serve):
+                    entry = bundled(serve)
+                    path = await asyncio.to_thread(prepare_bundled_model, self.cache_dir, self.progress, entry)
                     self._digests[serve] = weights_digest(path)
-                    server = VLLMServer(str(path), BUNDLED_NAME, self.state_dir, extra_args=bundled_tool_args())
+                    server = VLLMServer(str(path), entry.served_name, self.state_dir, extra_args=bundled_serve_args(entry))
                 else:
                     server = VLLMServer(serve, serve, self.state_dir)
                     if Path(serve).is_dir():
@@ -71,6 +78,7 @@ class EmbeddedStack:
 
     def attach(self, serve: str, url: str, served_name: str, digest: str | None = None) -> None:
         """Use an already running server for `serve` instead of starting one."""
+        serve = canonical(serve)
         self._servers[serve] = ExternalServer(url, served_name)  # type: ignore[assignment]
         if digest:
             self._digests[serve] = digest

