@@ -19,7 +19,7 @@ import openai
 from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
-from concilium.errors import ModelUnavailable
+from concilium.errors import ModelRefused, ModelUnavailable
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,8 @@ class ModelClient:
         except openai.NotFoundError:
             raise ModelUnavailable(f"model {self.name!r} is not served at {self.url}; check models.<name>.name") from None
         except openai.BadRequestError as e:
-            raise ModelUnavailable(f"model server at {self.url} refused the request: {e.message}") from None
+            too_long = any(w in e.message.lower() for w in ("context length", "maximum context", "too long", "max_model_len"))
+            raise ModelRefused(f"model server at {self.url} refused the request: {e.message[:300]}", too_long) from None
         seconds = time.perf_counter() - start
         text = msg.content if isinstance(msg.content, str) else json.dumps(msg.content)
         try:
