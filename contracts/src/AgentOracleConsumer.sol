@@ -35,6 +35,19 @@ abstract contract AgentOracleConsumer is IAgentOracleConsumer {
         return oracle.request{value: fee}(prompt, kind, options, callbackGasLimit);
     }
 
+    /// Every request option: pin a model (zero: any) and choose a timeout (zero: the oracle's default).
+    function _requestOracle(
+        string memory prompt,
+        IAgentOracle.Kind kind,
+        bytes memory options,
+        uint32 callbackGasLimit,
+        uint256 fee,
+        bytes32 modelId,
+        uint64 timeout
+    ) internal returns (uint256) {
+        return oracle.requestPinned{value: fee}(prompt, kind, options, callbackGasLimit, modelId, timeout);
+    }
+
     function _onOracleResult(uint256 requestId, bytes calldata result) internal virtual;
 
     function _onOracleUnanswered(uint256 requestId, uint8 reason) internal virtual {}
