@@ -301,6 +301,18 @@ async def test_a_prompt_beyond_the_model_context_settles_unanswerable_at_once_wi
         await net.stop()
 
 
+async def test_a_pinned_model_no_node_serves_is_settled_unanswerable(anvil, model, chain, tmp_path):
+    net = await network(anvil, model, tmp_path)
+    try:
+        client = OracleClient(chain, net.oracle, dev_wallet(2))
+        req = await client.request("Is 7 a prime number?", "bool", fee=FEE, model_id="0x" + "ab" * 32, timeout=600)
+        with pytest.raises(OracleUnanswerable) as e:
+            await req.result(30)
+        assert e.value.reasons == ["model_not_served"] and await client.credits() == e.value.refund > 0
+    finally:
+        await net.stop()
+
+
 async def test_fulfil_gas_for_three_signatures_first_and_warm(anvil, chain):
     """No model needed: nodes' keys sign in the test. The goal: <= 120k gas without the callback,
     for a node's first credit too (its credit shares the slot its registration wrote)."""
