@@ -13,6 +13,7 @@ from eth_abi import encode
 
 from concilium.chain.abi import artifact
 from concilium.chain.wallets import dev_wallet
+from concilium.errors import ModelUnavailable
 from concilium.llm.client import ModelClient
 from concilium.oracle.client import OracleClient, OracleTimeout, OracleUnanswerable
 from concilium.oracle.kinds import Kind
@@ -51,6 +52,18 @@ class Replays(OracleNode):
         old, self.previous = self.previous or commitment, commitment
         a = sign_answer(self.wallet, self.domain, request_id, old, value, model_id)
         return type(a)(request_id, commitment, a.value, a.model_id, a.signature, a.signer)
+
+
+class FlakyModelServer(OracleNode):
+    """Its model server is down for the first attempt (a fault at the model boundary)."""
+
+    failures = 1
+
+    async def _evaluate(self, rnd):
+        if self.failures:
+            self.failures -= 1
+            raise ModelUnavailable("model server at test did not answer (APIConnectionError)")
+        return await super()._evaluate(rnd)
 
 
 class HighLiar(OracleNode):
@@ -189,6 +202,17 @@ async def test_a_node_restarted_mid_round_resumes_without_double_submitting(anvi
         await net.restart_node(2)  # a restart after the round: nothing to resume, nothing sent
         await asyncio.sleep(1.0)
         assert len(await oracle.events.Fulfilled().get_logs(from_block=req.block)) == 1
+    finally:
+        await net.stop()
+
+
+async def test_a_node_whose_model_server_was_down_retries_and_joins_the_quorum(anvil, model, chain, tmp_path):
+    net = await network(anvil, model, tmp_path, {0: Silent, 1: FlakyModelServer})  # the quorum needs node 1
+    try:
+        client = OracleClient(chain, net.oracle, dev_wallet(2))
+        req = await client.request("Is 7 a prime number?", "bool", fee=FEE)
+        r = await req.result(120)
+        assert net.nodes[1].address in r.signers and net.nodes[1].failures == 0
     finally:
         await net.stop()
 

@@ -168,22 +168,29 @@ class OracleNode:
 
     async def _run_round(self, rnd: Round) -> None:
         rid = rnd.request_id
-        try:
-            mine = next((a for a in self.aggregator.held(rid) if a.signer == self.address), None)
-            if mine is None:
-                if time.time() > rnd.deadline:
-                    await self.store.update(rnd, status="expired")
-                    return
-                mine = await self._evaluate(rnd)
+        retry = self.settings.backoff
+        while True:
+            try:
+                mine = next((a for a in self.aggregator.held(rid) if a.signer == self.address), None)
                 if mine is None:
+                    if time.time() > rnd.deadline:
+                        await self.store.update(rnd, status="expired")
+                        return
+                    mine = await self._evaluate(rnd)
+                    if mine is None:
+                        return
+                break
+            except ModelUnavailable as e:  # the server, not this prompt (that is a verdict): try again until the deadline
+                await self.store.update(rnd, note=f"model unavailable: {e}")
+                log.warning("model unavailable; retrying", extra={"node": self.address, "request": rid, "retry_in": retry})
+                if rid not in self._rounds or time.time() + retry > rnd.deadline:
                     return
-            await self.peers.broadcast(mine)
-            for a in await self.peers.fetch(rid):  # answers that arrived before we were listening
-                await self._accept(a)
-            await self._maybe_submit(rnd)
-        except ModelUnavailable as e:
-            await self.store.update(rnd, note=f"model unavailable: {e}")
-            log.warning("round failed: model unavailable", extra={"node": self.address, "request": rid})
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, 30.0)
+        await self.peers.broadcast(mine)
+        for a in await self.peers.fetch(rid):  # answers that arrived before we were listening
+            await self._accept(a)
+        await self._maybe_submit(rnd)
 
     async def _evaluate(self, rnd: Round) -> SignedAnswer | None:
         kind, options = Kind(rnd.kind), _hex(rnd.options)
