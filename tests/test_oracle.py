@@ -318,9 +318,12 @@ async def test_a_prompt_beyond_the_model_context_settles_unanswerable_at_once_wi
         assert await oracle.functions.statusOf(req.request_id).call() == 3  # Unanswerable
         paid = [await oracle.functions.credits(n.address).call() for n in net.nodes]
         assert sum(paid) == FEE - e.value.refund  # only the transmitter, for its gas
-        for n in net.nodes:
-            rnd = await n.store.get(n._key(req.request_id))
-            assert json.loads(rnd.my_answer)["reason"] == 2 and rnd.status == "unanswerable"
+        for _ in range(100):  # each node's watcher records the settlement
+            rounds = [await n.store.get(n._key(req.request_id)) for n in net.nodes]
+            if all(rnd.status == "unanswerable" for rnd in rounds):
+                break
+            await asyncio.sleep(0.1)
+        assert all(json.loads(rnd.my_answer)["reason"] == 2 and rnd.status == "unanswerable" for rnd in rounds)
     finally:
         await net.stop()
 
