@@ -1,15 +1,18 @@
-"""Oracle round performance on the real stack. Prints JSON, per network (quorum 3 of 4 and 5
-of 7) and per answer kind:
+"""Oracle round performance on the real stack, this branch's protocol next to main's in the
+same run. Prints JSON:
 
-- round latency: from the request's receipt to the fulfil's receipt, next to one node's model
-  time for the same question measured alone in the same run (ratio = how much the protocol
-  adds on top of thinking once);
-- gas used by `fulfill` with the requester an EOA, so the consumer callback is an empty call:
-  the oracle's own cost. First round (every signer's credit slot goes from zero) and steady
-  state (second round) are both shown. The anchor: Chainlink Functions bills 185k gas of
-  overhead per fulfilment.
+- per network (4 nodes, f=1, quorum 3; 7 nodes, f=2, quorum 5) and per answer kind: round
+  latency from the request's receipt to the fulfil's receipt, next to one node's model time for
+  the same question measured alone (ratio = what the protocol adds on top of thinking once), and
+  the gas of each `fulfill` the nodes sent (first round and steady state);
+- `fulfil_gas`: the contract alone, for exactly a quorum of signatures with an EOA requester (the
+  callback is an empty call), first fulfilment (every signer's first credit) and warm, for this
+  branch's AgentOracle and main's (its artifact from `git show main:...`, signed its way);
+- `main`: main's own benchmark run from /work/main's checkout (`--main-dir`), when present.
+The goal: <= 120k gas for 3 signatures, first fulfilment included. The anchor: Chainlink
+Functions bills 185k gas of overhead per fulfilment.
 
-    .venv/bin/python benchmarks/oracle_round.py [--vllm-url URL]
+    .venv/bin/python benchmarks/oracle_round.py [--vllm-url URL] [--rounds 3] [--main-dir /work/main]
 """
 
 from __future__ import annotations
@@ -19,21 +22,30 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
+from eth_abi import encode  # noqa: E402
+from eth_utils import keccak, to_checksum_address  # noqa: E402
+from web3.logs import DISCARD  # noqa: E402
+
+from concilium.chain.abi import artifact  # noqa: E402
 from concilium.chain.client import ChainClient  # noqa: E402
 from concilium.chain.wallets import dev_wallet  # noqa: E402
 from concilium.llm.client import ModelClient  # noqa: E402
 from concilium.oracle.client import OracleClient  # noqa: E402
 from concilium.oracle.kinds import Kind, answer_schema, encode_options, prompt_messages  # noqa: E402
-from concilium.oracle.network import LocalOracleNetwork  # noqa: E402
+from concilium.oracle.network import LocalOracleNetwork, node_wallet  # noqa: E402
+from concilium.oracle.params import LOCAL_PARAMS, fault_tolerance  # noqa: E402
+from concilium.oracle.signing import Domain, RequestTerms, sign_answer  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
 from concilium.stack.model import BUNDLED_NAME  # noqa: E402
 
@@ -53,8 +65,8 @@ async def model_time(model: ModelClient, kind: str) -> float:
     return (await model.decide(msgs, answer_schema(k, options), "answer")).seconds
 
 
-async def run_network(rpc: str, model: ModelClient, state: Path, n: int, quorum: int, rounds: int) -> dict:
-    net = await (await LocalOracleNetwork.deploy(rpc, model, state / f"net{n}", n=n, quorum=quorum, backoff=1.0)).start()
+async def run_network(rpc: str, model: ModelClient, state: Path, n: int, rounds: int) -> dict:
+    net = await (await LocalOracleNetwork.deploy(rpc, model, state / f"net{n}", n=n, backoff=1.0)).start()
     chain = ChainClient([rpc])
     client = OracleClient(chain, net.oracle, dev_wallet(2))
     out = {}
@@ -84,28 +96,110 @@ async def run_network(rpc: str, model: ModelClient, state: Path, n: int, quorum:
     return out
 
 
-async def main(vllm_url: str | None, rounds: int) -> dict:
+async def _deploy(chain: ChainClient, art: dict, *args) -> str:
+    factory = chain.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    receipt = await chain.transact(dev_wallet(0), {"data": factory.constructor(*args).data_in_transaction}, "deploying")
+    return receipt["contractAddress"]
+
+
+def _main_digest(chain_id: int, oracle: str, request_id: int, value: bytes, model_id: bytes) -> bytes:
+    """main's EIP-712 Answer(uint256 requestId,bytes32 answerHash,bytes32 modelId), version 1."""
+    domain = keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"], [
+        keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+        keccak(text="AgentOracle"), keccak(text="1"), chain_id, to_checksum_address(oracle)]))
+    struct = keccak(encode(["bytes32", "uint256", "bytes32", "bytes32"], [
+        keccak(text="Answer(uint256 requestId,bytes32 answerHash,bytes32 modelId)"), request_id, keccak(value), model_id]))
+    return keccak(b"\x19\x01" + domain + struct)
+
+
+async def fulfil_gas(rpc: str, art: dict, n: int, ours: bool) -> dict:
+    """Gas of `fulfill` with exactly a quorum of signatures, first (fresh oracle) and warm."""
+    chain = ChainClient([rpc])
+    try:
+        f, quorum = fault_tolerance(n)
+        wallets = [node_wallet(i) for i in range(n)]
+        oracle = await _deploy(chain, art, [w.address for w in wallets], LOCAL_PARAMS.as_tuple() if ours else quorum)
+        contract = chain.contract(oracle, art["abi"])
+        chain_id = await chain.chain_id()
+        signers = sorted(wallets[:quorum], key=lambda w: int(w.address, 16))
+        value, model_id, gas = encode(["bool"], [True]), bytes(32), []
+        for _ in range(2):
+            data = contract.encode_abi("request", args=["Is 7 a prime number?", 0, b"", 100_000])
+            receipt = await chain.transact(dev_wallet(2), {"to": oracle, "data": data, "value": 10**15})
+            [event] = contract.events.Requested().process_receipt(receipt, errors=DISCARD)
+            rid = int(event["args"]["requestId"])
+            if ours:
+                commitment = RequestTerms.from_event(event["args"]).commitment()
+                answers = [sign_answer(w, Domain(chain_id, oracle), rid, commitment, value, model_id).as_tuple() for w in signers]
+            else:
+                answers = []
+                for w in signers:
+                    sig = w.unsafe_sign_hash(_main_digest(chain_id, oracle, rid, value, model_id))
+                    answers.append((value, model_id, sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v])))
+            done = await chain.transact(dev_wallet(3), {"to": oracle, "data": contract.encode_abi("fulfill", args=[rid, answers])})
+            gas.append(int(done["gasUsed"]))
+        return {"signatures": quorum, "first": gas[0], "warm": gas[1]}
+    finally:
+        await chain.close()
+
+
+def main_artifact() -> dict:
+    text = subprocess.run(["git", "show", "main:concilium/artifacts/AgentOracle.json"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout
+    return json.loads(text)
+
+
+def main_benchmark(main_dir: Path, vllm_url: str | None, rounds: int) -> dict | None:
+    """main's own round benchmark, run from its checkout (its code, its contract)."""
+    script = main_dir / "benchmarks" / "oracle_round.py"
+    if not script.exists():
+        return None
+    cmd = [sys.executable, str(script), "--rounds", str(rounds)] + (["--vllm-url", vllm_url] if vllm_url else [])
+    r = subprocess.run(cmd, cwd=main_dir, env={**os.environ, "PYTHONPATH": str(main_dir)}, capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
+    return json.loads(r.stdout)
+
+
+async def main(vllm_url: str | None, rounds: int, main_dir: Path | None) -> dict:
     state = Path(tempfile.mkdtemp(prefix="concilium-oracle-bench-"))
     stack = EmbeddedStack(state, progress=lambda m: print(m, file=sys.stderr))
     if vllm_url:
         stack.attach("bundled", vllm_url, BUNDLED_NAME)
     try:
         rpc = (await stack.chain()).url
+        result: dict = {"benchmark": "oracle_round", "model": BUNDLED_NAME, "rounds_per_kind": rounds,
+                        "chainlink_functions_overhead_gas": 185_000, "goal_gas_3_signatures": 120_000, "fulfil_gas": {}}
+        ours, theirs = artifact("AgentOracle"), main_artifact()
+        for n in (4, 7):
+            mine, base = await fulfil_gas(rpc, ours, n, True), await fulfil_gas(rpc, theirs, n, False)
+            result["fulfil_gas"][f"{n}_nodes"] = {"this_branch": mine, "main": base,
+                                                  "first_ratio_to_main": round(mine["first"] / base["first"], 3),
+                                                  "warm_ratio_to_main": round(mine["warm"] / base["warm"], 3)}
         server, digest = await stack.model("bundled")
         model = ModelClient(server.url, server.served_name, weights_digest=digest)
         await model_time(model, "bool")  # warm-up: schema compilation
-        result = {"benchmark": "oracle_round", "model": BUNDLED_NAME, "rounds_per_kind": rounds,
-                  "chainlink_functions_overhead_gas": 185_000}
-        for n, q in ((4, 3), (7, 5)):
-            result[f"quorum_{q}_of_{n}"] = await run_network(rpc, model, state, n, q, rounds)
-        return result
+        for n in (4, 7):
+            f, q = fault_tolerance(n)
+            result[f"{n}_nodes_f{f}_quorum{q}"] = await run_network(rpc, model, state, n, rounds)
     finally:
         stack.stop()
+    if main_dir is not None:
+        result["main"] = main_benchmark(main_dir, vllm_url, rounds)
+        if result["main"] and "error" not in result["main"]:
+            for n, key_main in ((4, "quorum_3_of_4"), (7, "quorum_5_of_7")):
+                f, q = fault_tolerance(n)
+                ours_n, main_n = result[f"{n}_nodes_f{f}_quorum{q}"], result["main"].get(key_main, {})
+                result[f"{n}_nodes_latency_ratio_to_main"] = {
+                    k: round(ours_n[k]["round_latency_s_median"] / main_n[k]["round_latency_s_median"], 2)
+                    for k in ours_n if k in main_n}
+    return result
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--vllm-url", default=os.environ.get("CONCILIUM_BENCH_VLLM_URL"))
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--main-dir", type=Path, default=Path("/work/main"), help="a checkout of main to run its benchmark from")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(main(a.vllm_url, a.rounds)), indent=2))
+    print(json.dumps(asyncio.run(main(a.vllm_url, a.rounds, a.main_dir if a.main_dir.exists() else None)), indent=2))

@@ -75,15 +75,19 @@ async def oracle_round(stack: EmbeddedStack, rpc: str, state_dir: Path, console:
     server, digest = await stack.model("bundled")
     model = ModelClient(server.url, server.served_name, weights_digest=digest)
     progress("deploying AgentOracle with 4 nodes (quorum 3) and the example YesNoMarket")
-    net = await (await LocalOracleNetwork.deploy(rpc, model, state_dir, n=4, quorum=3, backoff=1.0)).start()
+    net = await (await LocalOracleNetwork.deploy(rpc, model, state_dir, n=4, backoff=1.0)).start()
     chain = ChainClient([rpc])
     try:
         question = "Is 7 a prime number?"
-        market_addr = await deploy(chain, dev_wallet(2), "YesNoMarket", net.oracle, question)
+        fee = 4 * 10**15
+        closes_at = (await chain.w3.eth.get_block("latest"))["timestamp"] + 4  # bets close, then it may be asked
+        market_addr = await deploy(chain, dev_wallet(2), "YesNoMarket", net.oracle, question, closes_at, fee, 100_000)
         market = chain.contract(market_addr, artifact("YesNoMarket")["abi"])
         for who, yes in ((2, True), (3, False)):
             await _call(chain, dev_wallet(who), market, "bet", [yes], value=10**18)
-        fee = 4 * 10**15
+        while (await chain.w3.eth.get_block("latest"))["timestamp"] < closes_at:
+            await asyncio.sleep(0.5)
+            await chain.w3.provider.make_request("evm_mine", [])
         await _call(chain, dev_wallet(2), market, "resolve", [], value=fee)
         request_id = await market.functions.requestId().call()
         console.print(f"YesNoMarket {market_addr} asked: [bold]{question}[/bold] (request {request_id}, fee {format_ether(fee)})")

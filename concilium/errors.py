@@ -35,6 +35,15 @@ class ModelUnavailable(ConciliumError):
     """The model server did not answer."""
 
 
+class ModelRefused(ModelUnavailable):
+    """The model server answered, refusing this request (HTTP 400): the prompt, not the server, is
+    at fault, so trying again will not help. `too_long`: beyond the model's context window."""
+
+    def __init__(self, message: str, too_long: bool = False):
+        super().__init__(message)
+        self.too_long = too_long
+
+
 class WalletError(ConciliumError):
     """A wallet could not be loaded (missing keystore, wrong password, dev account on a real chain)."""
 

@@ -1,5 +1,5 @@
-"""The oracle on the real stack: compiled AgentOracle on anvil, 4 nodes (quorum 3) answering
-with the bundled model through vLLM. Byzantine nodes are real nodes with one seam overridden
+"""The oracle on the real stack: compiled AgentOracle on anvil, 4 nodes (f=1, quorum 3) or 7
+nodes (f=2, quorum 5) answering with the bundled model through vLLM. Byzantine nodes are real nodes with one seam overridden
 (what they answer, how they sign, whether they speak): faults injected at the node boundary."""
 
 import asyncio
@@ -13,8 +13,9 @@ from eth_abi import encode
 
 from concilium.chain.abi import artifact
 from concilium.chain.wallets import dev_wallet
+from concilium.errors import ModelUnavailable
 from concilium.llm.client import ModelClient
-from concilium.oracle.client import OracleClient, OracleTimeout
+from concilium.oracle.client import OracleClient, OracleTimeout, OracleUnanswerable
 from concilium.oracle.kinds import Kind
 from concilium.oracle.network import LocalOracleNetwork
 from concilium.oracle.node import OracleNode
@@ -37,17 +38,39 @@ class RandomAnswers(OracleNode):
 
 
 class BadSignatures(OracleNode):
-    def sign(self, request_id, value, model_id):
-        a = super().sign(request_id, value, model_id)
-        return type(a)(a.request_id, a.value, a.model_id, bytes([a.signature[0] ^ 1]) + a.signature[1:], a.signer)
+    def sign(self, request_id, commitment, value, model_id):
+        a = super().sign(request_id, commitment, value, model_id)
+        return type(a)(a.request_id, a.commitment, a.value, a.model_id, bytes([a.signature[0] ^ 1]) + a.signature[1:], a.signer)
 
 
 class Replays(OracleNode):
-    """Sends a correctly signed answer for an older request in place of the current one."""
+    """Sends its correctly signed answer to the previous request in place of the current one."""
 
-    def sign(self, request_id, value, model_id):
-        a = sign_answer(self.wallet, self.domain, max(1, request_id - 1), value, model_id)
-        return type(a)(request_id, a.value, a.model_id, a.signature, a.signer)
+    previous: bytes | None = None
+
+    def sign(self, request_id, commitment, value, model_id):
+        old, self.previous = self.previous or commitment, commitment
+        a = sign_answer(self.wallet, self.domain, request_id, old, value, model_id)
+        return type(a)(request_id, commitment, a.value, a.model_id, a.signature, a.signer)
+
+
+class FlakyModelServer(OracleNode):
+    """Its model server is down for the first attempt (a fault at the model boundary)."""
+
+    failures = 1
+
+    async def _evaluate(self, rnd):
+        if self.failures:
+            self.failures -= 1
+            raise ModelUnavailable("model server at test did not answer (APIConnectionError)")
+        return await super()._evaluate(rnd)
+
+
+class HighLiar(OracleNode):
+    """Always answers numeric questions with a huge number, to drag the median up."""
+
+    def decide_value(self, kind, raw, options):
+        return encode(["uint256"], [10**30]) if kind.numeric else super().decide_value(kind, raw, options)
 
 
 class Silent(OracleNode):
@@ -63,8 +86,8 @@ async def model(vllm):
     return ModelClient(vllm.url, BUNDLED_NAME)
 
 
-async def network(anvil, model, tmp_path, byzantine: dict[int, type] | None = None) -> LocalOracleNetwork:
-    net = await LocalOracleNetwork.deploy(anvil.url, model, tmp_path / "oracle", n=4, quorum=3, backoff=1.0)
+async def network(anvil, model, tmp_path, byzantine: dict[int, type] | None = None, n: int = 4) -> LocalOracleNetwork:
+    net = await LocalOracleNetwork.deploy(anvil.url, model, tmp_path / "oracle", n=n, backoff=1.0)
     for i, cls in (byzantine or {}).items():
         old = net.nodes[i]
         net.nodes[i] = cls(old.settings, old.wallet, old.chain, old.model, old.store)
@@ -145,7 +168,9 @@ async def test_two_silent_nodes_mean_no_result_and_the_requester_is_refunded(anv
         await asyncio.sleep(max(0.0, req.deadline - time.time()) + 1.5)
         before = await chain.w3.eth.get_balance(payer.address)
         receipt = await req.cancel()
-        spent = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+        assert await client.credits() == FEE  # credited back to the requester: pulled, never lost
+        withdrawal = await client.withdraw()
+        spent = sum(r["gasUsed"] * r["effectiveGasPrice"] for r in (receipt, withdrawal))
         assert await chain.w3.eth.get_balance(payer.address) - before == FEE - spent
         for n in net.nodes[2:]:
             rnd = await n.store.get(n._key(req.request_id))
@@ -177,6 +202,17 @@ async def test_a_node_restarted_mid_round_resumes_without_double_submitting(anvi
         await net.restart_node(2)  # a restart after the round: nothing to resume, nothing sent
         await asyncio.sleep(1.0)
         assert len(await oracle.events.Fulfilled().get_logs(from_block=req.block)) == 1
+    finally:
+        await net.stop()
+
+
+async def test_a_node_whose_model_server_was_down_retries_and_joins_the_quorum(anvil, model, chain, tmp_path):
+    net = await network(anvil, model, tmp_path, {0: Silent, 1: FlakyModelServer})  # the quorum needs node 1
+    try:
+        client = OracleClient(chain, net.oracle, dev_wallet(2))
+        req = await client.request("Is 7 a prime number?", "bool", fee=FEE)
+        r = await req.result(120)
+        assert net.nodes[1].address in r.signers and net.nodes[1].failures == 0
     finally:
         await net.stop()
 
@@ -219,10 +255,10 @@ async def test_peer_api_authenticates_by_registered_key(anvil, model, chain, tmp
     net = await network(anvil, model, tmp_path)
     try:
         node = net.nodes[0]
-        value, model_id = encode(["bool"], [True]), bytes(32)
-        outsider = sign_answer(dev_wallet(7), node.domain, 1, value, model_id)
-        member = sign_answer(net.nodes[1].wallet, node.domain, 1, value, model_id)
-        forged = type(member)(1, value, model_id, member.signature, outsider.signer)  # claims another's signature
+        value, model_id, commitment = encode(["bool"], [True]), bytes(32), bytes(range(32))
+        outsider = sign_answer(dev_wallet(7), node.domain, 1, commitment, value, model_id)
+        member = sign_answer(net.nodes[1].wallet, node.domain, 1, commitment, value, model_id)
+        forged = type(member)(1, commitment, value, model_id, member.signature, outsider.signer)  # claims another's signature
         async with httpx.AsyncClient(base_url=node.url) as http:
             assert (await http.post("/v1/answers", json=AnswerMessage.of(outsider).model_dump())).status_code == 403
             assert (await http.post("/v1/answers", json=AnswerMessage.of(forged).model_dump())).status_code == 401
@@ -233,6 +269,132 @@ async def test_peer_api_authenticates_by_registered_key(anvil, model, chain, tmp
             assert [h["signer"] for h in held] == [net.nodes[1].address]
     finally:
         await net.stop()
+
+
+async def test_seven_nodes_two_liars_keep_the_median_within_the_honest_answers(anvil, model, chain, tmp_path):
+    """f=2: the two nodes with the lowest addresses (so first in every signer-sorted quorum) lie
+    high on a uint question; the result stays within what the honest signers answered."""
+    from concilium.oracle.network import node_wallet
+
+    order = sorted(range(7), key=lambda i: int(node_wallet(i).address, 16))
+    liars = order[:2]
+    net = await network(anvil, model, tmp_path, {i: HighLiar for i in liars}, n=7)
+    try:
+        assert net.quorum == 5
+        client = OracleClient(chain, net.oracle, dev_wallet(2))
+        req = await client.request("How many legs does a spider have?", "uint", fee=FEE)
+        r = await req.result(180)
+        assert len(r.signers) == 5
+        honest = []
+        for i, n in enumerate(net.nodes):
+            if i not in liars and n.address in r.signers:
+                rnd = await n.store.get(n._key(req.request_id))
+                honest.append(int(json.loads(rnd.my_answer)["value"], 16))
+        assert len(honest) >= 3 and min(honest) <= r.value <= max(honest) < 10**30
+    finally:
+        await net.stop()
+
+
+async def test_a_prompt_beyond_the_model_context_settles_unanswerable_at_once_with_a_refund(anvil, model, chain, tmp_path):
+    """A 20 KB prompt is refused by every node's model server (context 2048 tokens): the nodes
+    sign `unanswerable` verdicts, a quorum settles the request within seconds (not at its one-hour
+    deadline) and the fee, less the transmitter's gas, is credited back to the requester."""
+    net = await network(anvil, model, tmp_path)
+    try:
+        payer = dev_wallet(2)
+        client = OracleClient(chain, net.oracle, payer)
+        prompt = "Is the following text about cats? " + "The quick brown fox jumps over the lazy dog. " * 450
+        assert 19_000 < len(prompt.encode()) < 21_000
+        req = await client.request(prompt, "bool", fee=FEE)
+        assert req.deadline - time.time() > 3000  # the default one-hour deadline: nobody waits for it
+        started = time.monotonic()
+        with pytest.raises(OracleUnanswerable) as e:
+            await req.result(60)
+        assert time.monotonic() - started < 30
+        assert e.value.reasons == ["prompt_too_long"]
+        assert 0 < FEE - e.value.refund < FEE // 10  # the transmitter's gas, capped, and nothing else
+        assert await client.credits() == e.value.refund
+        oracle = client.contract
+        assert await oracle.functions.statusOf(req.request_id).call() == 3  # Unanswerable
+        paid = [await oracle.functions.credits(n.address).call() for n in net.nodes]
+        assert sum(paid) == FEE - e.value.refund  # only the transmitter, for its gas
+        for _ in range(100):  # each node's watcher records the settlement
+            rounds = [await n.store.get(n._key(req.request_id)) for n in net.nodes]
+            if all(rnd.status == "unanswerable" for rnd in rounds):
+                break
+            await asyncio.sleep(0.1)
+        assert all(json.loads(rnd.my_answer)["reason"] == 2 and rnd.status == "unanswerable" for rnd in rounds)
+    finally:
+        await net.stop()
+
+
+async def test_a_pinned_model_no_node_serves_is_settled_unanswerable(anvil, model, chain, tmp_path):
+    net = await network(anvil, model, tmp_path)
+    try:
+        client = OracleClient(chain, net.oracle, dev_wallet(2))
+        req = await client.request("Is 7 a prime number?", "bool", fee=FEE, model_id="0x" + "ab" * 32, timeout=600)
+        with pytest.raises(OracleUnanswerable) as e:
+            await req.result(30)
+        assert e.value.reasons == ["model_not_served"] and await client.credits() == e.value.refund > 0
+    finally:
+        await net.stop()
+
+
+async def test_fulfil_gas_for_three_signatures_first_and_warm(anvil, chain):
+    """No model needed: nodes' keys sign in the test. The goal: <= 120k gas without the callback,
+    for a node's first credit too (its credit shares the slot its registration wrote)."""
+    from web3.logs import DISCARD
+
+    from concilium.chain.deploy import deploy
+    from concilium.oracle.network import node_wallet
+    from concilium.oracle.params import LOCAL_PARAMS
+    from concilium.oracle.signing import Domain, RequestTerms
+
+    wallets = [node_wallet(i) for i in range(4)]
+    oracle = await deploy(chain, dev_wallet(0), "AgentOracle", [w.address for w in wallets], LOCAL_PARAMS.as_tuple())
+    client = OracleClient(chain, oracle, dev_wallet(2))
+    domain = Domain(await chain.chain_id(), oracle)
+    signers = sorted(wallets[:3], key=lambda w: int(w.address, 16))
+    gas = []
+    for _ in range(2):
+        req = await client.request("Is 7 a prime number?", "bool", fee=FEE)
+        receipt = await chain.w3.eth.get_transaction_receipt(req.tx_hash)
+        [event] = client.contract.events.Requested().process_receipt(receipt, errors=DISCARD)
+        commitment = RequestTerms.from_event(event["args"]).commitment()
+        answers = [sign_answer(w, domain, req.request_id, commitment, encode(["bool"], [True]), bytes(32)) for w in signers]
+        data = client.contract.encode_abi("fulfill", args=[req.request_id, [a.as_tuple() for a in answers]])
+        done = await chain.transact(dev_wallet(3), {"to": oracle, "data": data})
+        gas.append(int(done["gasUsed"]))
+        assert (await req.result(5)).value is True
+    assert all(credit == FEE // 3 * 2 for credit in [await client.credits(w.address) for w in signers])
+    first, warm = gas
+    print("fulfil gas", gas)
+    assert first <= 120_000 and warm <= 120_000, gas
+
+
+async def test_bad_requests_are_refused_onchain_with_named_errors(anvil, chain):
+    from concilium.chain.deploy import deploy
+    from concilium.errors import ConciliumError
+    from concilium.oracle.network import node_wallet
+    from concilium.oracle.params import LOCAL_PARAMS
+
+    oracle = await deploy(chain, dev_wallet(0), "AgentOracle", [node_wallet(i).address for i in range(4)], LOCAL_PARAMS.as_tuple())
+    client = OracleClient(chain, oracle, dev_wallet(2))
+    cases = [
+        (dict(prompt="", kind="bool"), "EmptyPrompt()"),
+        (dict(prompt="q", kind="bool", timeout=2**64 - 1), f"TimeoutOutOfRange(timeout={2**64 - 1}, min=2, max=86400)"),
+        (dict(prompt="x" * 40_000, kind="bool"), "PromptTooLarge(size=40000, max=32768)"),
+        (dict(prompt="q", kind="choice", labels=["only one"]), "BadLabels()"),
+        (dict(prompt="q", kind="choice", labels=["yes", ""]), "BadLabels()"),
+        (dict(prompt="q", kind="bool", callback_gas=3_000_000), "CallbackGasTooHigh(limit=3000000, max=2000000)"),
+    ]
+    before = await chain.w3.eth.get_transaction_count(dev_wallet(2).address)
+    for kwargs, error in cases:
+        prompt = kwargs.pop("prompt")
+        with pytest.raises(ConciliumError) as e:
+            await client.request(prompt, **kwargs)
+        assert error in str(e.value) and "\n" not in str(e.value)
+    assert await chain.w3.eth.get_transaction_count(dev_wallet(2).address) == before  # nothing was sent
 
 
 async def test_cli_oracle_up_and_ask(vllm, tmp_path):
@@ -290,7 +452,7 @@ async def test_cli_oracle_node_joins_a_network_from_its_yaml(anvil, vllm, model,
     for key_ in ("oracle", "model", "wallet"):
         assert f"{key_}: required key is missing" in r.stderr
 
-    net = await LocalOracleNetwork.deploy(anvil.url, model, tmp_path / "oracle", n=4, quorum=3, backoff=1.0)
+    net = await LocalOracleNetwork.deploy(anvil.url, model, tmp_path / "oracle", n=4, backoff=1.0)
     operator = net.nodes.pop(3)  # this one runs from YAML, in its own process
     await operator.chain.close()
     await operator.store.close()

@@ -93,7 +93,7 @@ async def test_trace_of_a_refused_decision_shows_the_verdict_and_sends_nothing(s
 
 
 async def test_trace_of_an_oracle_round_shows_every_node(anvil, vllm, chain, tmp_path):
-    net = await LocalOracleNetwork.deploy(anvil.url, ModelClient(vllm.url, BUNDLED_NAME), tmp_path / "oracle", n=4, quorum=3, backoff=1.0)
+    net = await LocalOracleNetwork.deploy(anvil.url, ModelClient(vllm.url, BUNDLED_NAME), tmp_path / "oracle", n=4, backoff=1.0)
     await net.start()
     try:
         req = await OracleClient(chain, net.oracle, dev_wallet(2)).request("Is 7 a prime number?", "bool", fee=3 * 10**15)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from web3 import AsyncWeb3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
+from concilium.chain.revert import describe_revert
+
 
 @dataclass(frozen=True)
 class Simulation:
@@ -22,7 +24,7 @@ async def simulate(w3: AsyncWeb3, tx: dict) -> Simulation:
         gas = await w3.eth.estimate_gas(call, "pending")
         return Simulation(True, gas=int(gas))
     except ContractCustomError as e:
-        return Simulation(False, error=f"reverted with custom error {e.data if hasattr(e, 'data') else e}")
+        return Simulation(False, error=f"reverted: {describe_revert(getattr(e, 'data', None) or e.message)}")
     except ContractLogicError as e:
         return Simulation(False, error=f"reverted: {e.message or e}")
     except Web3RPCError as e:

@@ -18,23 +18,22 @@ NETWORK_FILE = Path(".concilium/oracle/network.json")
 
 @oracle_app.command("up")
 def up(
-    nodes: int = typer.Option(4, "--nodes", "-n", min=1, max=20, help="how many nodes"),
-    quorum: Optional[int] = typer.Option(None, help="signatures needed (default: a majority plus one below n, e.g. 3 of 4)"),
+    nodes: int = typer.Option(4, "--nodes", "-n", min=1, max=20, help="how many nodes (they tolerate f = (n-1)//3 faulty; quorum derived)"),
     state_dir: Path = typer.Option(Path(".concilium/oracle"), help="node databases, logs, network.json"),
     model_url: Optional[str] = typer.Option(None, help="use this running vLLM server (OpenAI API URL) instead of starting one"),
     model_name: str = typer.Option("SmolLM2-135M-Instruct", help="the served model name at --model-url"),
 ) -> None:
     """Start anvil + vLLM, deploy AgentOracle, and run NODES local nodes until Ctrl-C."""
-    q = quorum or (nodes // 2 + 1 if nodes < 4 else nodes - (nodes - 1) // 3)
-    if not nodes // 2 < q <= nodes:
-        fail(ConciliumError(f"quorum {q} must be a majority of {nodes} nodes (more than {nodes // 2}, at most {nodes})"), 2)
-    run(_up(nodes, q, state_dir, model_url, model_name))
+    run(_up(nodes, state_dir, model_url, model_name))
 
 
-async def _up(n: int, quorum: int, state_dir: Path, model_url: str | None, model_name: str) -> None:
+async def _up(n: int, state_dir: Path, model_url: str | None, model_name: str) -> None:
     from concilium.llm.client import ModelClient
     from concilium.oracle.network import LocalOracleNetwork
+    from concilium.oracle.params import fault_tolerance
     from concilium.stack.embedded import EmbeddedStack
+
+    f, quorum = fault_tolerance(n)
 
     stack = EmbeddedStack(state_dir, progress=progress)
     try:
@@ -43,11 +42,11 @@ async def _up(n: int, quorum: int, state_dir: Path, model_url: str | None, model
             stack.attach("bundled", model_url, model_name)
         server, digest = await stack.model("bundled")
         model = ModelClient(server.url, server.served_name, weights_digest=digest)
-        net = await (await LocalOracleNetwork.deploy(anvil.url, model, state_dir, n, quorum)).start()
-        info = {"rpc": anvil.url, "oracle": net.oracle, "quorum": quorum,
+        net = await (await LocalOracleNetwork.deploy(anvil.url, model, state_dir, n)).start()
+        info = {"rpc": anvil.url, "oracle": net.oracle, "quorum": quorum, "f": f,
                 "nodes": [{"address": x.address, "url": x.url} for x in net.nodes]}
         (state_dir / "network.json").write_text(json.dumps(info, indent=1))
-        console.print(f"AgentOracle [bold]{net.oracle}[/bold] on {anvil.url}, quorum {quorum} of {n}")
+        console.print(f"AgentOracle [bold]{net.oracle}[/bold] on {anvil.url}, quorum {quorum} of {n} (tolerates {f} faulty)")
         for x in net.nodes:
             console.print(f"  node {x.address} at {x.url}")
         console.print(f"ask with: concilium oracle ask \"Is 7 a prime number?\" --kind bool   (reads {state_dir / 'network.json'})")

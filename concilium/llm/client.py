@@ -18,7 +18,7 @@ import openai
 from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
-from concilium.errors import ModelUnavailable
+from concilium.errors import ModelRefused, ModelUnavailable
 from concilium.llm.provenance import derive_weights_digest, model_id_of, preimage
 
 
@@ -102,7 +102,8 @@ class ModelClient:
         except openai.NotFoundError:
             raise ModelUnavailable(f"model {self.name!r} is not served at {self.url}; check models.<name>.name") from None
         except openai.BadRequestError as e:
-            raise ModelUnavailable(f"model server at {self.url} refused the request: {e.message}") from None
+            too_long = any(w in e.message.lower() for w in ("context length", "maximum context", "too long", "max_model_len"))
+            raise ModelRefused(f"model server at {self.url} refused the request: {e.message[:300]}", too_long) from None
         seconds = time.perf_counter() - start
         text = msg.content if isinstance(msg.content, str) else json.dumps(msg.content)
         try:

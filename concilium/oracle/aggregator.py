@@ -1,8 +1,11 @@
-"""Collects verified answers per request and says when a quorum agrees.
+"""Collects verified answers and verdicts per request and says when a quorum is reached.
 
-Non-numeric kinds: a quorum of identical values. Numeric kinds: a quorum of observations (the
-contract takes their median). The answers returned are exactly a quorum, sorted by signer, as
-`fulfill` wants.
+The contract's rules, applied before anything is submitted: non-numeric kinds need a quorum of
+identical values; numeric kinds a quorum of observations from distinct nodes (the contract takes
+their median); a request is settled as unanswerable by a quorum of signed verdicts, whatever
+their reasons. One entry per signer and request (the first one held); only entries over the
+round's own commitment count. What is returned is exactly a quorum, sorted by signer, as
+`fulfill` and `settleUnanswerable` want it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ class Aggregator:
         self._answers: dict[int, dict[str, SignedAnswer]] = defaultdict(dict)
 
     def add(self, a: SignedAnswer) -> bool:
-        """Keep the first answer of each signer for a request; False if already held."""
+        """Keep the first answer (or verdict) of each signer for a request; False if one is held."""
         held = self._answers[a.request_id]
         if a.signer in held:
             return False
@@ -28,8 +31,11 @@ class Aggregator:
     def held(self, request_id: int) -> list[SignedAnswer]:
         return list(self._answers.get(request_id, {}).values())
 
-    def quorum_set(self, request_id: int, kind: Kind, quorum: int, model_id: bytes | None = None) -> list[SignedAnswer] | None:
-        answers = [a for a in self.held(request_id) if model_id is None or a.model_id == model_id]
+    def quorum_set(self, request_id: int, kind: Kind, quorum: int, model_id: bytes | None = None,
+                   commitment: bytes | None = None) -> list[SignedAnswer] | None:
+        """Exactly `quorum` answers the contract accepts together, or None."""
+        answers = [a for a in self._current(request_id, commitment) if not a.unanswerable
+                   and (model_id is None or a.model_id == model_id)]
         if kind.numeric:
             chosen = answers
         else:
@@ -37,10 +43,21 @@ class Aggregator:
             for a in answers:
                 groups[a.value].append(a)
             chosen = max(groups.values(), key=len, default=[])
-        if len(chosen) < quorum:
-            return None
-        # exactly a quorum: each extra signature costs gas and adds no safety the contract checks
-        return sorted(chosen, key=lambda a: int(a.signer, 16))[:quorum]
+        return self._exactly(chosen, quorum)
+
+    def verdict_set(self, request_id: int, quorum: int, commitment: bytes | None = None) -> list[SignedAnswer] | None:
+        """Exactly `quorum` signed unanswerable verdicts, or None."""
+        return self._exactly([a for a in self._current(request_id, commitment) if a.unanswerable], quorum)
 
     def forget(self, request_id: int) -> None:
         self._answers.pop(request_id, None)
+
+    def _current(self, request_id: int, commitment: bytes | None) -> list[SignedAnswer]:
+        return [a for a in self.held(request_id) if commitment is None or a.commitment == commitment]
+
+    @staticmethod
+    def _exactly(chosen: list[SignedAnswer], quorum: int) -> list[SignedAnswer] | None:
+        if quorum < 1 or len(chosen) < quorum:
+            return None
+        # exactly a quorum: each extra signature costs gas (the fee issue will include them all to pay them)
+        return sorted(chosen, key=lambda a: int(a.signer, 16))[:quorum]

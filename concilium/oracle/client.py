@@ -1,8 +1,13 @@
 """OracleClient: ask the AgentOracle from Python and await the agreed answer.
 
     client = OracleClient(chain, oracle_address, wallet)
-    req = await client.request("Is 7 a prime number?", "bool", fee=10**15)
+    req = await client.request("Is 7 a prime number?", "bool", fee=10**15,
+                               model_id=None, timeout=0, callback_gas=100_000)   # every request option
     result = await req.result(timeout=300)      # OracleResult(value=True, signers=[...], ...)
+
+A request the nodes cannot answer raises `OracleUnanswerable` (with the reason) as soon as a
+quorum has said so; its fee, less the transmitter's gas, is credited back: `client.withdraw()`.
+A revert reaches the caller as a one-line error naming the contract's custom error.
 """
 
 from __future__ import annotations
@@ -20,10 +25,19 @@ from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet
 from concilium.errors import ConciliumError
 from concilium.oracle.kinds import Kind, decode_answer, encode_options
+from concilium.oracle.signing import Reason
 
 
 class OracleTimeout(ConciliumError):
     """No result before the wait ended (the request may still be fulfilled, or cancelled after its deadline)."""
+
+
+class OracleUnanswerable(ConciliumError):
+    """A quorum of nodes signed that the request cannot be answered; the fee was refunded (less gas)."""
+
+    def __init__(self, message: str, reasons: list[str], refund: int):
+        super().__init__(message)
+        self.reasons, self.refund = reasons, refund
 
 
 @dataclass(frozen=True)
@@ -62,15 +76,21 @@ class OracleRequest:
                 return OracleResult(self.request_id, decode_answer(self.kind, raw, self.options), raw, list(e["args"]["signers"]),
                                     ["0x" + bytes(m).hex() for m in e["args"]["modelIds"]], bool(e["args"]["callbackOk"]),
                                     HexBytes(e["transactionHash"]).to_0x_hex(), int(receipt["gasUsed"]), int(e["blockNumber"]))
+            if unanswered := await events.Unanswered().get_logs(from_block=self.block, argument_filters={"requestId": self.request_id}):
+                args = unanswered[0]["args"]
+                reasons = sorted({Reason(r).name.lower() if r <= max(Reason) else str(r) for r in args["reasons"]})
+                raise OracleUnanswerable(f"request {self.request_id} cannot be answered, say {len(args['signers'])} nodes "
+                                         f"({', '.join(reasons)}); {args['refund']} wei refunded to the requester (withdraw)",
+                                         reasons, int(args["refund"]))
             if await events.Cancelled().get_logs(from_block=self.block, argument_filters={"requestId": self.request_id}):
-                raise OracleTimeout(f"request {self.request_id} was cancelled and refunded")
+                raise OracleTimeout(f"request {self.request_id} was cancelled; its fee is credited to the requester (withdraw)")
             await asyncio.sleep(self._poll)
         raise OracleTimeout(f"no answer to request {self.request_id} within {timeout:.0f} s; after its deadline "
                             f"({self.deadline}) you can cancel it for a refund")
 
     async def cancel(self):
-        """Refund the fee to the requester; only after the deadline."""
-        return await self.client._send(self.client.contract.encode_abi("cancel", args=[self.request_id]))
+        """Credit the fee back to the requester (anyone may, after the deadline); then `withdraw`."""
+        return await self.client._send(self.client.contract.encode_abi("cancel", args=[self.request_id]), what="cancel")
 
 
 class OracleClient:
@@ -81,19 +101,33 @@ class OracleClient:
 
     async def request(self, prompt: str, kind: str | Kind = "bool", labels: list[str] | None = None, fee: int = 0,
                       callback_gas: int = 100_000, model_id: str | None = None, timeout: int = 0) -> OracleRequest:
+        """Ask; `model_id` pins the answering model (0x + 64 hex), `timeout` in seconds (0: the
+        oracle's default), `callback_gas` for a consumer contract (an EOA needs none), `fee` in wei."""
         kind = Kind.parse(kind) if isinstance(kind, str) else kind
         if kind is Kind.CHOICE and not labels:
             raise ConciliumError("a choice question needs its labels: --labels yes,no,unsure on the command line, labels=[...] in Python")
+        if model_id is not None and not (model_id.startswith("0x") and len(model_id) == 66):
+            raise ConciliumError(f"a model id is 0x and 64 hex digits, not {model_id!r}")
+        if timeout < 0 or callback_gas < 0 or fee < 0:
+            raise ConciliumError("timeout, callback gas and fee cannot be negative")
         options = encode_options(labels or [])
         if model_id or timeout:
             data = self.contract.encode_abi("requestPinned", args=[prompt, int(kind), options, callback_gas,
                                                                    HexBytes(model_id or "0x" + "00" * 32), timeout])
         else:
             data = self.contract.encode_abi("request", args=[prompt, int(kind), options, callback_gas])
-        receipt = await self._send(data, fee)
+        receipt = await self._send(data, fee, "the oracle request")
         [event] = self.contract.events.Requested().process_receipt(receipt, errors=DISCARD)
         return OracleRequest(self, int(event["args"]["requestId"]), kind, options, HexBytes(receipt["transactionHash"]).to_0x_hex(),
-                             int(receipt["blockNumber"]), int(event["args"]["deadline"]))
+                             int(receipt["blockNumber"]), int(event["args"]["request"]["deadline"]))
 
-    async def _send(self, data: str, value: int = 0):
-        return await self.chain.transact(self.wallet, {"to": self.contract.address, "data": data, "value": value}, "the oracle call")
+    async def credits(self, account: str | None = None) -> int:
+        """Wei `account` (default: this wallet) can withdraw: node credits and refunds."""
+        return int(await self.contract.functions.credits(account or self.wallet.address).call())
+
+    async def withdraw(self, to: str | None = None):
+        """Pull this wallet's credits and refunds to `to` (default: itself)."""
+        return await self._send(self.contract.encode_abi("withdraw", args=[to or self.wallet.address]), what="withdraw")
+
+    async def _send(self, data: str, value: int = 0, what: str = "the oracle call"):
+        return await self.chain.transact(self.wallet, {"to": self.contract.address, "data": data, "value": value}, what)

@@ -1,5 +1,6 @@
 """A local oracle network on one machine (`concilium oracle up`, the demo, tests, benchmarks):
-deploys AgentOracle with N node keys and a quorum, and runs N nodes in this process. The nodes
+deploys AgentOracle with N node keys (the contract derives f and the quorum) and local
+parameters (no timelock, short timeouts allowed), and runs N nodes in this process. The nodes
 share one vLLM server here, but each evaluates, signs and keeps its state on its own, with its
 own key, chain client and database, exactly as separate operators would."""
 
@@ -14,6 +15,7 @@ from concilium.chain.deploy import deploy
 from concilium.chain.wallets import Wallet, dev_wallet
 from concilium.llm.client import ModelClient
 from concilium.oracle.node import NodeSettings, OracleNode
+from concilium.oracle.params import LOCAL_PARAMS, OracleParams, fault_tolerance
 from concilium.oracle.store import OracleStore
 from concilium.stack.process import free_port
 
@@ -31,17 +33,18 @@ class LocalOracleNetwork:
     state_dir: Path
     nodes: list[OracleNode] = field(default_factory=list)
     oracle: str = ""
+    size: int = 0
 
     @classmethod
-    async def deploy(cls, chain_url: str, model: ModelClient, state_dir: Path, n: int = 4, quorum: int = 3,
+    async def deploy(cls, chain_url: str, model: ModelClient, state_dir: Path, n: int = 4, params: OracleParams = LOCAL_PARAMS,
                      owner: Wallet | None = None, node_factory=OracleNode, backoff: float = 3.0) -> "LocalOracleNetwork":
-        net = cls(chain_url, model, Path(state_dir))
+        net = cls(chain_url, model, Path(state_dir), size=n)
         owner = owner or dev_wallet(0)
         chain = ChainClient([chain_url])
         wallets = [node_wallet(i) for i in range(n)]
         for w in wallets:  # gas money for submitting
             await chain.w3.provider.make_request("anvil_setBalance", [w.address, hex(100 * 10**18)])
-        net.oracle = await deploy(chain, owner, "AgentOracle", [w.address for w in wallets], quorum)
+        net.oracle = await deploy(chain, owner, "AgentOracle", [w.address for w in wallets], params.as_tuple())
         start = await chain.w3.eth.block_number
         await chain.close()
         ports = [free_port() for _ in range(n)]
@@ -49,6 +52,10 @@ class LocalOracleNetwork:
         for i, w in enumerate(wallets):
             net.nodes.append(net._node(node_factory, i, w, ports[i], [u for j, u in enumerate(urls) if j != i], start, backoff))
         return net
+
+    @property
+    def quorum(self) -> int:
+        return fault_tolerance(self.size)[1]
 
     def _node(self, factory, i: int, wallet: Wallet, port: int, peers: list[str], start: int, backoff: float) -> OracleNode:
         settings = NodeSettings(self.oracle, port=port, peers=tuple(peers), start_block=start, backoff=backoff)

@@ -1,11 +1,15 @@
 """An oracle node: watch -> evaluate -> sign -> exchange -> aggregate -> submit.
 
-Each `Requested` event opens a round. The node asks its own model under the answer kind's JSON
-schema (temperature 0, fixed seed), signs the ABI-encoded answer (EIP-712), keeps it, and sends
-it to its peers. Answers from peers are kept only if their signature recovers to a registered
-node. When a quorum agrees, the round's leader (registry order, by requestId) submits
-`fulfill`; the others wait rank x back-off and submit only if the request is still open. Every
-round is recorded: the node's answer, the peers' answers, the outcome, the gas.
+Each `Requested` event opens a round. The node recomputes the request's commitment from the
+content it evaluates, asks its own model under the answer kind's JSON schema (temperature 0,
+fixed seed), signs the ABI-encoded answer with the commitment (EIP-712), keeps it, and sends it
+to its peers. When it cannot answer (a pinned model it does not serve, options it cannot read,
+a prompt the model server refuses or that exceeds its context, an output that is no valid
+answer) it signs an `unanswerable` verdict with the reason instead. Answers from peers are kept
+only if their signature recovers to a registered node. When a quorum agrees (or a quorum of
+verdicts is held), the round's leader (registry order, by requestId) submits `fulfill` (or
+`settleUnanswerable`); the others wait rank x back-off and submit only if the request is still
+open. Every round is recorded: the node's answer, the peers' answers, the outcome, the gas.
 """
 
 from __future__ import annotations
@@ -24,25 +28,28 @@ from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient, SignedTx
 from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
-from concilium.errors import ChainError, ConciliumError, ModelUnavailable
+from concilium.errors import ChainError, ConciliumError, ModelRefused, ModelUnavailable
 from concilium.httpserver import HttpServer
 from concilium.llm.client import ModelClient
 from concilium.llm.provenance import model_id_of
 from concilium.oracle.aggregator import Aggregator
 from concilium.oracle.kinds import (
+    BadValue,
     Kind,
     answer_schema,
-    decode_answer,
     encode_answer,
     prompt_messages,
+    readable,
 )
 from concilium.oracle.peers import PeerClient, Rejected, peer_app
-from concilium.oracle.signing import Domain, SignedAnswer, recover_signer, sign_answer
+from concilium.oracle.signing import Domain, Reason, RequestTerms, SignedAnswer, recover_signer, sign_answer, sign_verdict
 from concilium.oracle.store import OracleStore, Round
 from concilium.oracle.watcher import Watcher
 
 log = logging.getLogger("concilium.oracle.node")
 PENDING = 1  # AgentOracle.Status.Pending
+STATUS = 6  # index of `status` in AgentOracle.requests(id)
+QUORUM = 7  # index of `quorum` in AgentOracle.requests(id)
 
 
 @dataclass
@@ -74,7 +81,8 @@ class OracleNode:
         self._rounds: dict[int, Round] = {}
         self._submitting: set[int] = set()
         self._server: HttpServer | None = None
-        self._registry: tuple[float, list[str], int] = (0.0, [], 0)
+        self._registry: tuple[float, list[str]] = (0.0, [])
+        self._quorums: dict[int, int] = {}  # request -> quorum of its epoch
 
     @property
     def url(self) -> str:
@@ -125,8 +133,8 @@ class OracleNode:
                 continue
             if rnd.my_answer:
                 mine = json.loads(rnd.my_answer)
-                self.aggregator.add(SignedAnswer(rnd.request_id, bytes.fromhex(mine["value"][2:]), bytes.fromhex(mine["model_id"][2:]),
-                                                 bytes.fromhex(mine["signature"][2:]), self.address))
+                self.aggregator.add(SignedAnswer(rnd.request_id, _hex(rnd.commitment), _hex(mine["value"]), _hex(mine["model_id"]),
+                                                 _hex(mine["signature"]), self.address, int(mine.get("reason", 0))))
             self._spawn(self._run_round(rnd))
 
     # ------------------------------------------------------------------ events
@@ -135,19 +143,22 @@ class OracleNode:
         args = e["args"]
         rid = int(args["requestId"])
         if name == "Requested":
+            req = args["request"]
+            self._quorums[rid] = int(req["quorum"])
             rnd = await self.store.add(Round(
                 key=self._key(rid), node=self.address, oracle=self.settings.oracle, request_id=rid, status="open",
-                consumer=args["consumer"], kind=int(args["kind"]), prompt=args["prompt"], options="0x" + bytes(args["options"]).hex(),
-                pinned_model="0x" + bytes(args["modelId"]).hex(), deadline=int(args["deadline"]), fee_wei=str(args["fee"]),
-                peer_answers="{}"))
+                consumer=req["consumer"], kind=int(req["kind"]), prompt=args["prompt"], options="0x" + bytes(args["options"]).hex(),
+                pinned_model="0x" + bytes(req["modelId"]).hex(), deadline=int(req["deadline"]), fee_wei=str(req["fee"]),
+                commitment="0x" + RequestTerms.from_event(args).commitment().hex(), peer_answers="{}"))
             if rnd.status == "open" and rid not in self._rounds:
                 self._rounds[rid] = rnd
                 self._spawn(self._run_round(rnd))
-        elif name in ("Fulfilled", "Cancelled"):
+        elif name in ("Fulfilled", "Unanswered", "Cancelled"):
             rnd = self._rounds.pop(rid, None) or await self.store.get(self._key(rid))
             if rnd is None:
                 return
-            fields = {"status": "fulfilled" if name == "Fulfilled" else "cancelled", "fulfil_tx": HexBytes(e["transactionHash"]).to_0x_hex()}
+            fields = {"status": {"Fulfilled": "fulfilled", "Unanswered": "unanswerable", "Cancelled": "cancelled"}[name],
+                      "fulfil_tx": HexBytes(e["transactionHash"]).to_0x_hex()}
             if name == "Fulfilled":
                 fields["result"] = "0x" + bytes(args["result"]).hex()
                 fields["note"] = json.dumps({"signers": list(args["signers"]), "callback_ok": bool(args["callbackOk"])})
@@ -158,48 +169,74 @@ class OracleNode:
 
     async def _run_round(self, rnd: Round) -> None:
         rid = rnd.request_id
-        try:
-            mine = next((a for a in self.aggregator.held(rid) if a.signer == self.address), None)
-            if mine is None:
-                if time.time() > rnd.deadline:
-                    await self.store.update(rnd, status="expired")
-                    return
-                mine = await self._evaluate(rnd)
+        retry = self.settings.backoff
+        while True:
+            try:
+                mine = next((a for a in self.aggregator.held(rid) if a.signer == self.address), None)
                 if mine is None:
+                    if time.time() > rnd.deadline:
+                        await self.store.update(rnd, status="expired")
+                        return
+                    mine = await self._evaluate(rnd)
+                    if mine is None:
+                        return
+                break
+            except ModelUnavailable as e:  # the server, not this prompt (that is a verdict): try again until the deadline
+                await self.store.update(rnd, note=f"model unavailable: {e}")
+                log.warning("model unavailable; retrying", extra={"node": self.address, "request": rid, "retry_in": retry})
+                if rid not in self._rounds or time.time() + retry > rnd.deadline:
                     return
-            await self.peers.broadcast(mine)
-            for a in await self.peers.fetch(rid):  # answers that arrived before we were listening
-                await self._accept(a)
-            await self._maybe_submit(rnd)
-        except ModelUnavailable as e:
-            await self.store.update(rnd, note=f"model unavailable: {e}")
-            log.warning("round failed: model unavailable", extra={"node": self.address, "request": rid})
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, 30.0)
+        await self.peers.broadcast(mine)
+        for a in await self.peers.fetch(rid):  # answers that arrived before we were listening
+            await self._accept(a)
+        await self._maybe_submit(rnd)
 
     async def _evaluate(self, rnd: Round) -> SignedAnswer | None:
-        kind, options = Kind(rnd.kind), bytes.fromhex(rnd.options[2:])
+        kind, options = Kind(rnd.kind), _hex(rnd.options)
         pre = await self.model.preimage()
-        model_id = bytes.fromhex(model_id_of(pre)[2:])
+        model_id = _hex(model_id_of(pre))
         await self.store.note_model("0x" + model_id.hex(), pre)
-        pinned = bytes.fromhex(rnd.pinned_model[2:]) if rnd.pinned_model else bytes(32)
+        pinned = _hex(rnd.pinned_model) if rnd.pinned_model else bytes(32)
         if pinned != bytes(32) and pinned != model_id:
-            await self.store.update(rnd, status="skipped", note="request pins a model this node does not serve")
-            return None
-        msgs = [SystemMessage(c) if r == "system" else HumanMessage(c) for r, c in prompt_messages(rnd.prompt, kind, options)]
-        out = await self.model.decide(msgs, answer_schema(kind, options), schema_name="answer")
-        value = self.decide_value(kind, out.value.get("answer"), options)
-        answer = self.sign(rnd.request_id, value, model_id)
+            return await self._refuse(rnd, Reason.MODEL_NOT_SERVED, model_id, "request pins a model this node does not serve")
+        try:
+            msgs = [SystemMessage(c) if r == "system" else HumanMessage(c) for r, c in prompt_messages(rnd.prompt, kind, options)]
+            schema = answer_schema(kind, options)
+        except BadValue as e:
+            return await self._refuse(rnd, Reason.BAD_OPTIONS, model_id, str(e))
+        try:
+            out = await self.model.decide(msgs, schema, schema_name="answer")
+        except ModelRefused as e:  # this prompt, not the server: every node will see the same
+            return await self._refuse(rnd, Reason.PROMPT_TOO_LONG if e.too_long else Reason.PROMPT_REJECTED, model_id, str(e))
+        try:
+            value = self.decide_value(kind, out.value.get("answer"), options)
+        except BadValue as e:
+            return await self._refuse(rnd, Reason.MODEL_ERROR, model_id, f"model output is no valid answer: {e}", out.text)
+        answer = self.sign(rnd.request_id, _hex(rnd.commitment), value, model_id)
         self.aggregator.add(answer)
         await self.store.update(rnd, status="answered", model_id="0x" + model_id.hex(), model_output=out.text,
                                 my_answer={"value": "0x" + answer.value.hex(), "model_id": "0x" + model_id.hex(),
-                                           "signature": "0x" + answer.signature.hex(), "readable": str(decode_answer(kind, value, options))})
+                                           "signature": "0x" + answer.signature.hex(), "readable": readable(kind, value, options)})
         return answer
+
+    async def _refuse(self, rnd: Round, reason: Reason, model_id: bytes, why: str, output: str | None = None) -> SignedAnswer:
+        """Sign that this request cannot be answered, with the reason; a quorum of these settles it."""
+        verdict = sign_verdict(self.wallet, self.domain, rnd.request_id, _hex(rnd.commitment), reason, model_id)
+        self.aggregator.add(verdict)
+        await self.store.update(rnd, status="answered", model_id="0x" + model_id.hex(), model_output=output, note=why[:500],
+                                my_answer={"value": "0x", "model_id": "0x" + model_id.hex(), "reason": int(reason),
+                                           "signature": "0x" + verdict.signature.hex(), "readable": f"unanswerable: {reason.name.lower()}"})
+        log.info("request unanswerable", extra={"node": self.address, "request": rnd.request_id, "reason": reason.name, "why": why[:200]})
+        return verdict
 
     # the two seams a node operator (or a fault-injecting test) may override
     def decide_value(self, kind: Kind, raw, options: bytes) -> bytes:
         return encode_answer(kind, raw, options)
 
-    def sign(self, request_id: int, value: bytes, model_id: bytes) -> SignedAnswer:
-        return sign_answer(self.wallet, self.domain, request_id, value, model_id)
+    def sign(self, request_id: int, commitment: bytes, value: bytes, model_id: bytes) -> SignedAnswer:
+        return sign_answer(self.wallet, self.domain, request_id, commitment, value, model_id)
 
     # ------------------------------------------------------------------ peers
 
@@ -211,27 +248,37 @@ class OracleNode:
             self._spawn(self._maybe_submit(rnd))
 
     async def _accept(self, a: SignedAnswer, strict: bool = False) -> bool:
-        signer = recover_signer(self.domain, a.request_id, a.value, a.model_id, a.signature)
+        signer = recover_signer(self.domain, a)
         if signer is None or signer.lower() != a.signer.lower():
             if strict:
                 raise Rejected(401, "signature does not recover to the claimed signer for this request and domain")
             return False
-        nodes, _ = await self._registry_view()
+        rnd = self._rounds.get(a.request_id)
+        if rnd is not None and rnd.commitment and _hex(rnd.commitment) != a.commitment:
+            if strict:
+                raise Rejected(409, "signed over another commitment than this request's")
+            return False
+        nodes = await self._registry_view()
         if signer not in nodes:
             if strict:
                 raise Rejected(403, f"{signer} is not a registered node of this oracle")
             return False
-        return self.aggregator.add(SignedAnswer(a.request_id, a.value, a.model_id, a.signature, signer))
+        return self.aggregator.add(SignedAnswer(a.request_id, a.commitment, a.value, a.model_id, a.signature, signer, a.reason))
 
-    async def _registry_view(self) -> tuple[list[str], int]:
-        at, nodes, quorum = self._registry
+    async def _registry_view(self) -> list[str]:
+        at, nodes = self._registry
         if time.monotonic() - at > 2.0:
-            nodes, quorum = await asyncio.gather(self.contract.functions.nodes().call(), self.contract.functions.quorum().call())
-            self._registry = (time.monotonic(), list(nodes), int(quorum))
-        return self._registry[1], self._registry[2]
+            self._registry = (time.monotonic(), list(await self.contract.functions.nodes().call()))
+        return self._registry[1]
+
+    async def _quorum(self, request_id: int) -> int:
+        """The quorum of the request's epoch (stored with the request onchain)."""
+        if request_id not in self._quorums:
+            self._quorums[request_id] = int((await self.contract.functions.requests(request_id).call())[QUORUM])
+        return self._quorums[request_id]
 
     def _peer_record(self, rid: int) -> dict:
-        return {a.signer: {"value": "0x" + a.value.hex(), "model_id": "0x" + a.model_id.hex()}
+        return {a.signer: {"value": "0x" + a.value.hex(), "model_id": "0x" + a.model_id.hex(), **({"reason": a.reason} if a.reason else {})}
                 for a in self.aggregator.held(rid) if a.signer != self.address}
 
     # ------------------------------------------------------------------ submission
@@ -240,9 +287,9 @@ class OracleNode:
         rid = rnd.request_id
         if rid in self._submitting or rnd.status not in ("open", "answered"):
             return
-        nodes, quorum = await self._registry_view()
-        pinned = bytes.fromhex(rnd.pinned_model[2:]) if rnd.pinned_model and int(rnd.pinned_model, 16) else None
-        answers = self.aggregator.quorum_set(rid, Kind(rnd.kind), quorum, pinned)
+        nodes, quorum = await self._registry_view(), await self._quorum(rid)
+        pinned = _hex(rnd.pinned_model) if rnd.pinned_model and int(rnd.pinned_model, 16) else None
+        answers = self._settlement(rnd, quorum, pinned)
         if answers is None:
             return
         self._submitting.add(rid)
@@ -252,17 +299,24 @@ class OracleNode:
             rank = (order.index(self.address) - leader) % len(order) if self.address in order else len(order)
             if rank:
                 await asyncio.sleep(rank * self.settings.backoff)
-                answers = self.aggregator.quorum_set(rid, Kind(rnd.kind), quorum, pinned) or answers
+                answers = self._settlement(rnd, quorum, pinned) or answers
             await self._submit(rnd, answers)
         finally:
             self._submitting.discard(rid)
 
+    def _settlement(self, rnd: Round, quorum: int, pinned: bytes | None) -> list[SignedAnswer] | None:
+        """A quorum of agreeing answers, else a quorum of unanswerable verdicts, else None."""
+        commitment = _hex(rnd.commitment)
+        return (self.aggregator.quorum_set(rnd.request_id, Kind(rnd.kind), quorum, pinned, commitment)
+                or self.aggregator.verdict_set(rnd.request_id, quorum, commitment))
+
     async def _submit(self, rnd: Round, answers: list[SignedAnswer]) -> None:
         rid = rnd.request_id
-        status = (await self.contract.functions.requests(rid).call())[5]
+        status = (await self.contract.functions.requests(rid).call())[STATUS]
         if status != PENDING:
-            return  # someone else fulfilled it (or it was cancelled): the watcher records that
-        data = self.contract.encode_abi("fulfill", args=[rid, [a.as_tuple() for a in answers]])
+            return  # someone else settled it (or it was cancelled): the watcher records that
+        fn = "settleUnanswerable" if answers[0].unanswerable else "fulfill"
+        data = self.contract.encode_abi(fn, args=[rid, [a.as_tuple() for a in answers]])
         tx = {"to": self.contract.address, "data": data}
         sim = await self.chain.simulate({"from": self.address, **tx})
         if not sim.ok:
@@ -294,10 +348,19 @@ class OracleNode:
             await self.store.update(rnd, status="answered", note=settled.note)
             return
         fields: dict = {"gas_used": int(receipt["gasUsed"]), "fulfil_tx": HexBytes(receipt["transactionHash"]).to_0x_hex()}
-        events = self.contract.events.Fulfilled().process_receipt(receipt, errors=DISCARD) if receipt["status"] == 1 else []
+        ok = receipt["status"] == 1
+        events = self.contract.events.Fulfilled().process_receipt(receipt, errors=DISCARD) if ok else []
+        verdicts = self.contract.events.Unanswered().process_receipt(receipt, errors=DISCARD) if ok else []
         if events:
             fields.update(status="fulfilled", result="0x" + bytes(events[0]["args"]["result"]).hex(),
                           note=json.dumps({"signers": list(events[0]["args"]["signers"]), "callback_ok": bool(events[0]["args"]["callbackOk"])}))
+        elif verdicts:
+            fields.update(status="unanswerable", note=json.dumps({"signers": list(verdicts[0]["args"]["signers"]),
+                                                                  "reasons": list(verdicts[0]["args"]["reasons"])}))
         else:
             fields["note"] = "our fulfil reverted (another node was first)"
         await self.store.update(rnd, **fields)
+
+
+def _hex(text: str | None) -> bytes:
+    return bytes.fromhex(text[2:]) if text else b""

@@ -23,20 +23,24 @@ HEX = r"^0x[0-9a-fA-F]*$"
 
 
 class AnswerMessage(BaseModel):
+    """A signed answer, or (reason > 0, empty value) a signed unanswerable verdict."""
+
     request_id: int = Field(ge=1, lt=2**256)
+    commitment: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     value: str = Field(pattern=HEX, max_length=2 + 2 * 4096)
     model_id: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
     signer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    reason: int = Field(0, ge=0, le=255)
 
     @classmethod
     def of(cls, a: SignedAnswer) -> "AnswerMessage":
-        return cls(request_id=a.request_id, value="0x" + a.value.hex(), model_id="0x" + a.model_id.hex(),
-                   signature="0x" + a.signature.hex(), signer=a.signer)
+        return cls(request_id=a.request_id, commitment="0x" + a.commitment.hex(), value="0x" + a.value.hex(),
+                   model_id="0x" + a.model_id.hex(), signature="0x" + a.signature.hex(), signer=a.signer, reason=a.reason)
 
     def answer(self) -> SignedAnswer:
-        return SignedAnswer(self.request_id, bytes.fromhex(self.value[2:]), bytes.fromhex(self.model_id[2:]),
-                            bytes.fromhex(self.signature[2:]), self.signer)
+        return SignedAnswer(self.request_id, bytes.fromhex(self.commitment[2:]), bytes.fromhex(self.value[2:]),
+                            bytes.fromhex(self.model_id[2:]), bytes.fromhex(self.signature[2:]), self.signer, self.reason)
 
 
 class Rejected(Exception):

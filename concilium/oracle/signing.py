@@ -1,9 +1,24 @@
-"""EIP-712 answers, byte for byte as AgentOracle checks them: domain (name "AgentOracle",
-version "1", chain id, oracle address) and Answer(requestId, keccak(value), modelId)."""
+"""EIP-712 typed data, byte for byte as AgentOracle checks it.
+
+Domain: name "AgentOracle", version "2", chain id, oracle address. A request is bound by its
+commitment, the struct hash of
+
+    Request(uint256 requestId,address consumer,bytes32 promptHash,uint8 kind,bytes32 optionsHash,
+            bytes32 modelId,uint64 deadline,uint96 fee,uint32 callbackGasLimit,uint32 epoch)
+
+which a node recomputes from the `Requested` event it evaluated. Nodes sign either
+
+    Answer(bytes32 commitment,bytes32 answerHash,bytes32 modelId)
+    Unanswerable(bytes32 commitment,uint8 reason,bytes32 modelId)
+
+so a signature is good for one question's content, on one chain, at one oracle, only.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Mapping
 
 from eth_abi import encode
 from eth_keys import keys
@@ -12,9 +27,61 @@ from eth_utils import keccak, to_checksum_address
 
 from concilium.chain.wallets import Wallet
 
+DOMAIN_NAME, DOMAIN_VERSION = "AgentOracle", "2"
 DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-ANSWER_TYPEHASH = keccak(text="Answer(uint256 requestId,bytes32 answerHash,bytes32 modelId)")
+REQUEST_TYPEHASH = keccak(text="Request(uint256 requestId,address consumer,bytes32 promptHash,uint8 kind,bytes32 optionsHash,"
+                               "bytes32 modelId,uint64 deadline,uint96 fee,uint32 callbackGasLimit,uint32 epoch)")
+ANSWER_TYPEHASH = keccak(text="Answer(bytes32 commitment,bytes32 answerHash,bytes32 modelId)")
+UNANSWERABLE_TYPEHASH = keccak(text="Unanswerable(bytes32 commitment,uint8 reason,bytes32 modelId)")
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+class Reason(IntEnum):
+    """Why a node cannot answer (IAgentOracle.Reason). 0 means: this is an answer, not a verdict."""
+
+    NONE = 0
+    PROMPT_REJECTED = 1  # the model refused, or the prompt is empty or unreadable
+    PROMPT_TOO_LONG = 2  # beyond the model's context window
+    MODEL_ERROR = 3  # the model server failed on this prompt
+    BAD_OPTIONS = 4  # the options cannot be decoded for this kind
+    MODEL_NOT_SERVED = 5  # the request pins a model this node does not serve
+
+
+@dataclass(frozen=True)
+class RequestTerms:
+    """What a request binds, as the contract hashes it into its commitment."""
+
+    request_id: int
+    consumer: str
+    prompt_hash: bytes
+    kind: int
+    options_hash: bytes
+    model_id: bytes
+    deadline: int
+    fee: int
+    callback_gas_limit: int
+    epoch: int
+
+    @classmethod
+    def of(cls, request_id: int, consumer: str, prompt: str | bytes, kind: int, options: bytes, model_id: bytes,
+           deadline: int, fee: int, callback_gas_limit: int, epoch: int) -> "RequestTerms":
+        raw = prompt.encode("utf-8", "surrogateescape") if isinstance(prompt, str) else prompt
+        return cls(request_id, consumer, keccak(raw), int(kind), keccak(options), bytes(model_id), deadline, fee,
+                   callback_gas_limit, epoch)
+
+    @classmethod
+    def from_event(cls, args: Mapping[str, Any], prompt: str | bytes | None = None) -> "RequestTerms":
+        """From a decoded `Requested` event (pass the raw prompt bytes when the text did not decode)."""
+        r = args["request"]
+        return cls.of(int(args["requestId"]), r["consumer"], args["prompt"] if prompt is None else prompt, int(r["kind"]),
+                      bytes(args["options"]), bytes(r["modelId"]), int(r["deadline"]), int(r["fee"]),
+                      int(r["callbackGasLimit"]), int(r["epoch"]))
+
+    def commitment(self) -> bytes:
+        return keccak(encode(
+            ["bytes32", "uint256", "address", "bytes32", "uint8", "bytes32", "bytes32", "uint64", "uint96", "uint32", "uint32"],
+            [REQUEST_TYPEHASH, self.request_id, to_checksum_address(self.consumer), self.prompt_hash, self.kind,
+             self.options_hash, self.model_id, self.deadline, self.fee, self.callback_gas_limit, self.epoch]))
 
 
 @dataclass(frozen=True)
@@ -24,41 +91,78 @@ class Domain:
 
     def separator(self) -> bytes:
         return keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                             [DOMAIN_TYPEHASH, keccak(text="AgentOracle"), keccak(text="1"), self.chain_id, to_checksum_address(self.oracle)]))
+                             [DOMAIN_TYPEHASH, keccak(text=DOMAIN_NAME), keccak(text=DOMAIN_VERSION), self.chain_id,
+                              to_checksum_address(self.oracle)]))
 
-    def digest(self, request_id: int, value: bytes, model_id: bytes) -> bytes:
-        struct = keccak(encode(["bytes32", "uint256", "bytes32", "bytes32"], [ANSWER_TYPEHASH, request_id, keccak(value), model_id]))
-        return keccak(b"\x19\x01" + self.separator() + struct)
+    def answer_digest(self, commitment: bytes, value: bytes, model_id: bytes) -> bytes:
+        return self._digest(encode(["bytes32", "bytes32", "bytes32", "bytes32"], [ANSWER_TYPEHASH, commitment, keccak(value), model_id]))
+
+    def verdict_digest(self, commitment: bytes, reason: int, model_id: bytes) -> bytes:
+        return self._digest(encode(["bytes32", "bytes32", "uint8", "bytes32"], [UNANSWERABLE_TYPEHASH, commitment, int(reason), model_id]))
+
+    def _digest(self, struct: bytes) -> bytes:
+        return keccak(b"\x19\x01" + self.separator() + keccak(struct))
 
 
 @dataclass(frozen=True)
 class SignedAnswer:
+    """A node's signed answer to one request, or (reason != 0) its signed verdict that the request
+    cannot be answered; a verdict's value is empty."""
+
     request_id: int
+    commitment: bytes
     value: bytes
     model_id: bytes
     signature: bytes
     signer: str
+    reason: int = 0
 
-    def as_tuple(self) -> tuple[bytes, bytes, bytes]:
-        """The Answer struct as `fulfill` takes it."""
+    @property
+    def unanswerable(self) -> bool:
+        return self.reason != 0
+
+    def digest(self, domain: Domain) -> bytes:
+        if self.unanswerable:
+            return domain.verdict_digest(self.commitment, self.reason, self.model_id)
+        return domain.answer_digest(self.commitment, self.value, self.model_id)
+
+    def as_tuple(self) -> tuple:
+        """The Answer (or Verdict) struct as `fulfill` (or `settleUnanswerable`) takes it."""
+        if self.unanswerable:
+            return (self.reason, self.model_id, self.signature)
         return (self.value, self.model_id, self.signature)
 
 
-def sign_answer(wallet: Wallet, domain: Domain, request_id: int, value: bytes, model_id: bytes) -> SignedAnswer:
-    sig = wallet.unsafe_sign_hash(domain.digest(request_id, value, model_id))
-    signature = sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v])
-    return SignedAnswer(request_id, value, model_id, signature, wallet.address)
+def _sign(wallet: Wallet, digest: bytes) -> bytes:
+    sig = wallet.unsafe_sign_hash(digest)
+    return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v])
 
 
-def recover_signer(domain: Domain, request_id: int, value: bytes, model_id: bytes, signature: bytes) -> str | None:
+def sign_answer(wallet: Wallet, domain: Domain, request_id: int, commitment: bytes, value: bytes, model_id: bytes) -> SignedAnswer:
+    return SignedAnswer(request_id, commitment, value, model_id, _sign(wallet, domain.answer_digest(commitment, value, model_id)),
+                        wallet.address)
+
+
+def sign_verdict(wallet: Wallet, domain: Domain, request_id: int, commitment: bytes, reason: Reason | int,
+                 model_id: bytes) -> SignedAnswer:
+    if not 0 < int(reason) <= max(Reason):
+        raise ValueError(f"not an unanswerable reason: {reason!r}")
+    return SignedAnswer(request_id, commitment, b"", model_id, _sign(wallet, domain.verdict_digest(commitment, reason, model_id)),
+                        wallet.address, int(reason))
+
+
+def recover_signer(domain: Domain, answer: SignedAnswer) -> str | None:
     """The address that signed, or None for a malformed or malleable signature (as the contract)."""
+    signature = answer.signature
     if len(signature) != 65 or signature[64] not in (27, 28):
         return None
-    if int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N:
+    if answer.unanswerable and answer.reason > max(Reason):
         return None
     r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64] - 27
+    if s > SECP256K1_HALF_N:
+        return None
     try:
-        key = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(domain.digest(request_id, value, model_id))
+        key = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(answer.digest(domain))
     except (BadSignature, ValidationError):
         return None
     return key.to_checksum_address()

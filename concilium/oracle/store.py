@@ -24,7 +24,7 @@ class Round(Base):
     request_id: Mapped[int] = mapped_column(Integer, index=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
-    # open | answered | submitted | fulfilled | cancelled | expired | skipped
+    # open | answered | submitted | fulfilled | unanswerable | cancelled | expired | skipped
     status: Mapped[str] = mapped_column(String(16), index=True)
     consumer: Mapped[str | None] = mapped_column(String(42))
     kind: Mapped[int] = mapped_column(Integer)
@@ -34,6 +34,7 @@ class Round(Base):
     pinned_model: Mapped[str | None] = mapped_column(String(66))
     deadline: Mapped[int] = mapped_column(Integer)
     fee_wei: Mapped[str] = mapped_column(String(80), default="0")
+    commitment: Mapped[str | None] = mapped_column(String(66))  # what this node signs over (EIP-712 Request hash)
     my_answer: Mapped[str | None] = mapped_column(Text)  # JSON: value hex, signature hex, readable
     peer_answers: Mapped[str] = mapped_column(Text, default="{}")  # JSON: signer -> value hex, signature hex
     model_output: Mapped[str | None] = mapped_column(Text)

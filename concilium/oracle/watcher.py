@@ -16,7 +16,7 @@ Handler = Callable[[str, dict], Awaitable[None]]  # (event name, decoded event)
 
 
 class Watcher:
-    EVENTS = ("Requested", "Fulfilled", "Cancelled")
+    EVENTS = ("Requested", "Fulfilled", "Unanswered", "Cancelled")
 
     def __init__(self, contract, confirmations: int, load_cursor: Callable[[], Awaitable[int | None]],
                  save_cursor: Callable[[int], Awaitable[None]], handle: Handler,

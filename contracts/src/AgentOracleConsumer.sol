@@ -3,7 +3,9 @@ pragma solidity ^0.8.24;
 
 import {IAgentOracle, IAgentOracleConsumer} from "./IAgentOracle.sol";
 
-/// @notice Inherit this, call `_requestOracle`, and implement `_onOracleResult`.
+/// @notice Inherit this, call `_requestOracle`, and implement `_onOracleResult` (and, to hear
+/// about questions the nodes could not answer, `_onOracleUnanswered`). Refunds of cancelled or
+/// unanswerable requests are credited to this contract by the oracle: `_withdrawOracleRefund`.
 abstract contract AgentOracleConsumer is IAgentOracleConsumer {
     IAgentOracle public immutable oracle;
 
@@ -18,6 +20,11 @@ abstract contract AgentOracleConsumer is IAgentOracleConsumer {
         _onOracleResult(requestId, result);
     }
 
+    function onOracleUnanswered(uint256 requestId, uint8 reason) external {
+        if (msg.sender != address(oracle)) revert OnlyOracle(msg.sender);
+        _onOracleUnanswered(requestId, reason);
+    }
+
     function _requestOracle(
         string memory prompt,
         IAgentOracle.Kind kind,
@@ -28,8 +35,28 @@ abstract contract AgentOracleConsumer is IAgentOracleConsumer {
         return oracle.request{value: fee}(prompt, kind, options, callbackGasLimit);
     }
 
+    /// Every request option: pin a model (zero: any) and choose a timeout (zero: the oracle's default).
+    function _requestOracle(
+        string memory prompt,
+        IAgentOracle.Kind kind,
+        bytes memory options,
+        uint32 callbackGasLimit,
+        uint256 fee,
+        bytes32 modelId,
+        uint64 timeout
+    ) internal returns (uint256) {
+        return oracle.requestPinned{value: fee}(prompt, kind, options, callbackGasLimit, modelId, timeout);
+    }
+
     function _onOracleResult(uint256 requestId, bytes calldata result) internal virtual;
 
-    /// Refunds of cancelled requests arrive here.
+    function _onOracleUnanswered(uint256 requestId, uint8 reason) internal virtual {}
+
+    /// Pull this contract's refunds (and credits) from the oracle to `to`.
+    function _withdrawOracleRefund(address to) internal {
+        oracle.withdraw(to);
+    }
+
+    /// Withdrawn refunds arrive here.
     receive() external payable virtual {}
 }

@@ -1,11 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// @notice What a consumer needs to know about the oracle.
+/// @notice The AgentOracle's external interface: what consumers, nodes and operators call.
+///
+/// Fault model (as OCR2): the registry of an epoch has n nodes and tolerates f = (n - 1) / 3
+/// Byzantine ones; a result needs quorum = (n + f) / 2 + 1 signatures (2f + 1 when n = 3f + 1)
+/// from distinct nodes of the request's epoch, so any two quorums share an honest node and a
+/// quorum is always a strict majority. Non-numeric kinds need a quorum of identical answers;
+/// numeric kinds take the median of the (at least a quorum of) signed observations, which f
+/// liars cannot move outside the honest range.
+///
+/// Every request is bound: the contract stores its commitment, the EIP-712 hash of
+///   Request(uint256 requestId,address consumer,bytes32 promptHash,uint8 kind,bytes32 optionsHash,
+///           bytes32 modelId,uint64 deadline,uint96 fee,uint32 callbackGasLimit,uint32 epoch)
+/// and nodes sign, under the domain (name "AgentOracle", version "2", chain id, this contract),
+///   Answer(bytes32 commitment,bytes32 answerHash,bytes32 modelId)          an answer, or
+///   Unanswerable(bytes32 commitment,uint8 reason,bytes32 modelId)          a verdict that it cannot be answered.
+/// A quorum of verdicts settles the request at once and refunds the fee (less the transmitter's gas).
+///
+/// Registry and parameter changes are proposed by the owner and take effect after `params().delay`
+/// (anyone applies them once due); ownership moves in two steps. Payments are pulled: node
+/// credits and requester refunds accrue and leave with `withdraw(to)`.
 interface IAgentOracle {
     /// Answer kinds. Results are ABI-encoded: Bool -> (bool), Choice -> (uint256 index into the
-    /// labels given in `options` as abi.encode(string[])), Uint -> (uint256), Int -> (int256),
-    /// Text -> (string) normalised (trimmed, lower-case, single spaces).
+    /// labels given in `options` as abi.encode(string[]), checked < their count), Uint -> (uint256),
+    /// Int -> (int256), Text -> (string) normalised (trimmed, lower-case, single spaces), at most
+    /// MAX_TEXT_BYTES bytes, strictly ABI-encoded.
     enum Kind {
         Bool,
         Choice,
@@ -14,11 +34,131 @@ interface IAgentOracle {
         Text
     }
 
+    enum Status {
+        None,
+        Pending,
+        Fulfilled,
+        Unanswerable,
+        Cancelled
+    }
+
+    /// Why nodes could not answer (the `reason` of an Unanswerable verdict; 0 is not a reason).
+    enum Reason {
+        None,
+        PromptRejected, // the model refused, or the prompt is empty or unreadable (not UTF-8)
+        PromptTooLong, // beyond the model's context window
+        ModelError, // the model server failed on this prompt
+        BadOptions, // the options cannot be decoded for this kind
+        ModelNotServed // the request pins a model this node does not serve
+    }
+
+    /// A stored request: two packed slots, the commitment and (only when pinned) the model.
+    struct Request {
+        address consumer; // slot 0
+        uint64 deadline;
+        uint32 callbackGasLimit;
+        uint96 fee; // slot 1
+        uint32 epoch;
+        Kind kind;
+        Status status;
+        uint8 quorum; // of the request's epoch
+        uint16 labels; // Choice: number of labels; the answer index must be below it
+        bool pinned; // modelId below is set
+        bytes32 commitment; // slot 2 (cleared once settled)
+        bytes32 modelId; // slot 3, written only when pinned
+    }
+
+    /// One node's signed answer. `signature` is 65 bytes (r, s, v) over the EIP-712 Answer.
+    struct Answer {
+        bytes value;
+        bytes32 modelId;
+        bytes signature;
+    }
+
+    /// One node's signed verdict that the request cannot be answered.
+    struct Verdict {
+        uint8 reason; // a Reason, checked (an out-of-range enum would not decode to a named error)
+        bytes32 modelId;
+        bytes signature;
+    }
+
+    /// Owner-set parameters; changes go through the timelock. Timeouts in seconds.
+    struct Params {
+        uint32 delay; // timelock for registry and parameter changes
+        uint32 minTimeout;
+        uint32 maxTimeout;
+        uint32 defaultTimeout;
+        uint32 maxPromptBytes;
+        uint32 maxOptionsBytes;
+        uint32 maxCallbackGas;
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /// Everything a node needs: the stored request (commitment, epoch, deadline, fee, ...) and
+    /// the prompt and options it hashes.
+    event Requested(uint256 indexed requestId, address indexed consumer, Request request, string prompt, bytes options);
+    event Fulfilled(uint256 indexed requestId, bytes result, address[] signers, bytes32[] modelIds, bool callbackOk);
+    event Unanswered(
+        uint256 indexed requestId, uint8[] reasons, address[] signers, uint256 refund, uint256 reimbursement, bool callbackOk
+    );
+    event Cancelled(uint256 indexed requestId, uint256 refund);
+    event Withdrawn(address indexed from, address indexed to, uint256 amount);
+
+    event NodesProposed(address[] nodes, uint64 eta);
+    event ParamsProposed(Params params, uint64 eta);
+    event ProposalCancelled(bool registry);
+    event RegistryChanged(uint32 indexed epoch, address[] nodes, uint8 f, uint8 quorum);
+    event ParamsChanged(Params params);
+    event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+
+    // ------------------------------------------------------------------ errors
+
+    // requests
+    error EmptyPrompt();
+    error PromptTooLarge(uint256 size, uint256 max);
+    error OptionsTooLarge(uint256 size, uint256 max);
+    error OptionsNotAllowed(Kind kind);
+    error BadLabels();
+    error TimeoutOutOfRange(uint256 timeout, uint256 min, uint256 max);
+    error CallbackGasTooHigh(uint256 limit, uint256 max);
+    error FeeTooLarge(uint256 fee);
+    // settlement
+    error NotPending(uint256 requestId);
+    error DeadlinePassed(uint256 requestId);
+    error DeadlineNotReached(uint256 requestId, uint64 deadline);
+    error QuorumNotMet(uint256 signers, uint256 quorum);
+    error BadSignature(uint256 index);
+    error UnknownSigner(address signer);
+    error DuplicateSigner(address signer);
+    error SignersNotSorted(uint256 index);
+    error WrongModel(uint256 index, bytes32 modelId);
+    error AnswersDisagree(uint256 index);
+    error BadAnswer(uint256 index);
+    error BadReason(uint256 index);
+    error NotEnoughGasForCallback();
+    // payments
+    error NothingToWithdraw();
+    error TransferFailed();
+    // administration
+    error NotOwner();
+    error NotPendingOwner();
+    error BadRegistry(uint256 nodes);
+    error DuplicateNode(address node);
+    error BadParams();
+    error NoProposal();
+    error ProposalNotDue(uint64 eta);
+
+    // ------------------------------------------------------------------ requests
+
+    /// Ask with the default timeout and any model.
     function request(string calldata prompt, Kind kind, bytes calldata options, uint32 callbackGasLimit)
         external
         payable
         returns (uint256 requestId);
 
+    /// Ask with a model pin (zero: any model) and a timeout (zero: the default).
     function requestPinned(
         string calldata prompt,
         Kind kind,
@@ -28,10 +168,65 @@ interface IAgentOracle {
         uint64 timeout
     ) external payable returns (uint256 requestId);
 
+    /// Anyone, after the deadline of a pending request: the fee is credited back to its requester.
     function cancel(uint256 requestId) external;
+
+    function fulfill(uint256 requestId, Answer[] calldata answers) external;
+
+    function settleUnanswerable(uint256 requestId, Verdict[] calldata verdicts) external;
+
+    /// Pays the caller's node credit and refunds to `to`.
+    function withdraw(address to) external;
+
+    // ------------------------------------------------------------------ views
+
+    function requests(uint256 requestId) external view returns (Request memory);
+    function statusOf(uint256 requestId) external view returns (Status);
+    function credits(address account) external view returns (uint256);
+    function nodes() external view returns (address[] memory);
+    function isNode(address node) external view returns (bool);
+    function isSignerOf(address node, uint32 epoch) external view returns (bool);
+    function epoch() external view returns (uint32);
+    function f() external view returns (uint8);
+    function quorum() external view returns (uint8);
+    function params() external view returns (Params memory);
+    function pendingNodes() external view returns (address[] memory nodes, uint64 eta);
+    function pendingParams() external view returns (Params memory params, uint64 eta);
+    function owner() external view returns (address);
+    function pendingOwner() external view returns (address);
+    function commitmentOf(
+        uint256 requestId,
+        address consumer,
+        bytes32 promptHash,
+        Kind kind,
+        bytes32 optionsHash,
+        bytes32 modelId,
+        uint64 deadline,
+        uint96 fee,
+        uint32 callbackGasLimit,
+        uint32 epoch_
+    ) external pure returns (bytes32);
+    function answerDigest(bytes32 commitment, bytes calldata value, bytes32 modelId) external view returns (bytes32);
+    function verdictDigest(bytes32 commitment, uint8 reason, bytes32 modelId) external view returns (bytes32);
+    function domainSeparator() external view returns (bytes32);
+
+    // ------------------------------------------------------------------ administration
+
+    /// Replace the registry with `nodes` (f and the quorum derived) after the delay.
+    function proposeNodes(address[] calldata nodes) external;
+    function proposeParams(Params calldata params) external;
+    function applyNodes() external;
+    function applyParams() external;
+    function cancelProposal(bool registry) external;
+    function transferOwnership(address newOwner) external;
+    function acceptOwnership() external;
 }
 
-/// @notice Implemented by consumers; called by the oracle with the agreed result.
+/// @notice Implemented by consumers; called by the oracle with exactly the request's callback gas.
 interface IAgentOracleConsumer {
     function onOracleResult(uint256 requestId, bytes calldata result) external;
+
+    /// A quorum of nodes signed that the request cannot be answered; the fee (less the
+    /// transmitter's gas) is credited back to the requester (`withdraw`).
+    function onOracleUnanswered(uint256 requestId, uint8 reason) external;
 }

@@ -15,6 +15,7 @@ contract ProbeConsumer is AgentOracleConsumer {
 
     Mode public mode;
     mapping(uint256 => bytes) public results;
+    mapping(uint256 => uint8) public unanswered; // request -> reason
     uint256 public calls;
 
     constructor(address oracle_) AgentOracleConsumer(oracle_) {}
@@ -41,6 +42,14 @@ contract ProbeConsumer is AgentOracleConsumer {
 
     function cancel(uint256 id) external {
         oracle.cancel(id);
+    }
+
+    function withdrawRefund(address to) external {
+        _withdrawOracleRefund(to);
+    }
+
+    function _onOracleUnanswered(uint256 id, uint8 reason) internal override {
+        unanswered[id] = reason;
     }
 
     function _onOracleResult(uint256 id, bytes calldata result) internal override {

@@ -15,6 +15,11 @@ interface Vm {
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function addr(uint256 privateKey) external pure returns (address);
     function chainId(uint256) external;
+    function snapshotState() external returns (uint256);
+    function revertToState(uint256) external returns (bool);
+    function txGasPrice(uint256) external;
+    function fee(uint256) external;
+    function etch(address, bytes calldata) external;
 }
 
 /// Minimal test base: a failed assertion reverts, which forge reports as a failed test.
