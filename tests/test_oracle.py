@@ -19,7 +19,6 @@ from concilium.oracle.client import OracleClient, OracleTimeout, OracleUnanswera
 from concilium.oracle.kinds import Kind
 from concilium.oracle.network import LocalOracleNetwork
 from concilium.oracle.node import OracleNode
-from concilium.oracle.peers import AnswerMessage
 from concilium.oracle.signing import sign_answer
 from concilium.stack.model import BUNDLED_NAME
 
@@ -77,7 +76,7 @@ class Silent(OracleNode):
     async def _run_round(self, rnd):
         return None
 
-    async def receive(self, a):
+    async def receive(self, a, peer):
         return None
 
 
@@ -174,7 +173,7 @@ async def test_two_silent_nodes_mean_no_result_and_the_requester_is_refunded(anv
         assert await chain.w3.eth.get_balance(payer.address) - before == FEE - spent
         for n in net.nodes[2:]:
             rnd = await n.store.get(n._key(req.request_id))
-            assert rnd.status in ("answered", "cancelled") and rnd.submit_tx is None
+            assert rnd.status in ("answered", "expired", "cancelled") and rnd.submit_tx is None
     finally:
         await net.stop()
 
@@ -247,26 +246,6 @@ async def test_a_reverting_consumer_does_not_block_later_requests(anvil, model, 
                 break
             await asyncio.sleep(0.1)
         assert len(await consumer.functions.results(second).call()) == 32
-    finally:
-        await net.stop()
-
-
-async def test_peer_api_authenticates_by_registered_key(anvil, model, chain, tmp_path):
-    net = await network(anvil, model, tmp_path)
-    try:
-        node = net.nodes[0]
-        value, model_id, commitment = encode(["bool"], [True]), bytes(32), bytes(range(32))
-        outsider = sign_answer(dev_wallet(7), node.domain, 1, commitment, value, model_id)
-        member = sign_answer(net.nodes[1].wallet, node.domain, 1, commitment, value, model_id)
-        forged = type(member)(1, commitment, value, model_id, member.signature, outsider.signer)  # claims another's signature
-        async with httpx.AsyncClient(base_url=node.url) as http:
-            assert (await http.post("/v1/answers", json=AnswerMessage.of(outsider).model_dump())).status_code == 403
-            assert (await http.post("/v1/answers", json=AnswerMessage.of(forged).model_dump())).status_code == 401
-            bad = await http.post("/v1/answers", json={"request_id": "one", "value": "zz"})
-            assert bad.status_code == 422
-            assert (await http.post("/v1/answers", json=AnswerMessage.of(member).model_dump())).status_code == 202
-            held = (await http.get("/v1/answers/1")).json()
-            assert [h["signer"] for h in held] == [net.nodes[1].address]
     finally:
         await net.stop()
 

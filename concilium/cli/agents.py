@@ -14,10 +14,18 @@ from concilium.cli.console import run as run_async
 from concilium.errors import ConciliumError
 
 
-def validate(file: Path = typer.Argument(..., help="agents YAML")) -> None:
-    """Check a YAML file; print every error with its path and line."""
-    from concilium.spec import load_spec
+def validate(file: Path = typer.Argument(..., help="agents YAML or an oracle node.yaml")) -> None:
+    """Check a YAML file (agents, or an oracle node.yaml); print every error with its path and line."""
+    from concilium.oracle.config import NodeSpec, is_node_yaml
+    from concilium.spec import load_spec, load_yaml
 
+    if is_node_yaml(file):
+        try:
+            node = load_yaml(file, NodeSpec)
+        except ConciliumError as e:
+            fail(e, e.exit_code)
+        console.print(f"[green]ok[/green] {file}: oracle node for {node.oracle}, {len(node.peers)} peer(s), listening on port {node.listen.port}")
+        return
     try:
         spec = load_spec(file)
     except ConciliumError as e:

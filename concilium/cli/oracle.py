@@ -8,6 +8,9 @@ from typing import Optional
 
 import typer
 
+from typer.core import TyperGroup
+
+from concilium.cli import oracle_ops
 from concilium.cli.console import console, err, fail, progress, run, until_stopped
 from concilium.errors import ConciliumError
 
@@ -58,7 +61,22 @@ async def _up(n: int, state_dir: Path, model_url: str | None, model_name: str) -
         stack.stop()
 
 
-@oracle_app.command("node")
+class _RunByDefault(TyperGroup):
+    """`concilium oracle node node.yaml` still runs a node: an unknown subcommand means `run`."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+node_app = typer.Typer(cls=_RunByDefault, no_args_is_help=True, help="One oracle node: `node init DIR`, `node run node.yaml`.")
+oracle_app.add_typer(node_app, name="node")
+node_app.command("init")(oracle_ops.node_init)
+oracle_ops.register(oracle_app)
+
+
+@node_app.command("run")
 def node(file: Path = typer.Argument(..., help="node YAML")) -> None:
     """Run one oracle node against any chain (see concilium/oracle/config.py for node.yaml)."""
     from concilium.oracle.config import NodeSpec
@@ -103,8 +121,14 @@ def ask(
     kind: str = typer.Option("bool", help="bool, choice, uint, int or text"),
     labels: Optional[str] = typer.Option(None, help="for --kind choice: comma-separated labels"),
     fee: str = typer.Option("0.001 ether", help="paid to the nodes that agree"),
-    network: Path = typer.Option(NETWORK_FILE, help="network.json written by `concilium oracle up`"),
-    dev_account: int = typer.Option(2, help="the anvil dev account that pays (local network only)"),
+    model_id: Optional[str] = typer.Option(None, help="pin the answering model (0x + 64 hex digits)"),
+    request_timeout: str = typer.Option("0", help="the request's onchain timeout, e.g. 10m (0: the oracle's default)"),
+    callback_gas: int = typer.Option(100_000, min=0, help="gas for the consumer's callback (an account needs none)"),
+    network: Path = typer.Option(NETWORK_FILE, help="network.json written by `concilium oracle up` or `oracle deploy`"),
+    rpc: Optional[str] = typer.Option(None, help="instead of --network: the chain's RPC URL (with --oracle)"),
+    oracle: Optional[str] = typer.Option(None, help="instead of --network: the AgentOracle address (with --rpc)"),
+    keystore: Optional[Path] = oracle_ops.KEYSTORE_OPT, password_env: Optional[str] = oracle_ops.PASSWORD_OPT,
+    dev_account: Optional[int] = typer.Option(None, help="an anvil dev account that pays (default 2 when no keystore is given)"),
     timeout: float = typer.Option(300, help="seconds to wait for the answer"),
 ) -> None:
     """Ask the oracle a question and wait for the agreed answer."""
@@ -114,23 +138,31 @@ def ask(
     try:
         k = Kind.parse(kind)
         wei = parse_amount(fee)
+        onchain_timeout = oracle_ops._secs(request_timeout)
     except ValueError as e:
         fail(ConciliumError(str(e)), 2)
-    if not network.exists():
-        fail(ConciliumError(f"{network} not found: start a local network with `concilium oracle up`, or pass --network"), 2)
-    run(_ask(json.loads(network.read_text()), prompt, k, [s.strip() for s in labels.split(",")] if labels else None, wei, dev_account, timeout))
+    if not (rpc and oracle) and not network.exists():
+        fail(ConciliumError(f"{network} not found: start a local network with `concilium oracle up`, deploy one with "
+                            "`concilium oracle deploy`, or pass --network (or --rpc and --oracle)"), 2)
+    net = {"rpc": rpc, "oracle": oracle} if rpc and oracle else json.loads(network.read_text())
+    if keystore is None and dev_account is None:
+        dev_account = 2
+    options = {"labels": [x.strip() for x in labels.split(",")] if labels else None, "fee": wei, "model_id": model_id,
+               "timeout": onchain_timeout, "callback_gas": callback_gas}
+    run(_ask(net, prompt, k, options, (keystore, password_env, dev_account), timeout))
 
 
-async def _ask(net: dict, prompt: str, kind, labels, fee: int, dev_account: int, timeout: float) -> None:
+async def _ask(net: dict, prompt: str, kind, options: dict, wallet_args: tuple, timeout: float) -> None:
     from concilium.chain.client import ChainClient
-    from concilium.chain.wallets import dev_wallet
     from concilium.oracle.client import OracleClient
 
+    wallet = oracle_ops.wallet_from(*wallet_args, name="requester")
     chain = ChainClient([net["rpc"]])
     try:
-        client = OracleClient(chain, net["oracle"], dev_wallet(dev_account))
-        req = await client.request(prompt, kind, labels=labels, fee=fee)
-        err.print(f"request {req.request_id} sent (tx {req.tx_hash}); waiting for a quorum of {net['quorum']}…")
+        client = OracleClient(chain, net["oracle"], wallet)
+        req = await client.request(prompt, kind, **options)
+        quorum = int(await client.contract.functions.quorum().call())
+        err.print(f"request {req.request_id} sent (tx {req.tx_hash}); waiting for a quorum of {quorum}…")
         r = await req.result(timeout)
         console.print(f"answer: [bold]{r.value}[/bold]")
         console.print(f"signed by {len(r.signers)} node(s): {', '.join(r.signers)}")

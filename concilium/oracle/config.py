@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+import yaml
 from pydantic import BeforeValidator, Field
 
 from concilium.spec import ChainSpec, ModelSpec, Seconds, WalletSpec, _address, _Model
@@ -41,3 +42,12 @@ class NodeSpec(_Model):
         if self.wallet.dev_account is not None and not self.chain.embedded:
             return [(("wallet",), "dev accounts exist only on an embedded chain; use a keystore")]
         return []
+
+
+def is_node_yaml(path: Path) -> bool:
+    """A node.yaml names an `oracle` and no `agents`: how `concilium validate` tells the two apart."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "oracle" in data and "agents" not in data

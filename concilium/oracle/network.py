@@ -37,14 +37,15 @@ class LocalOracleNetwork:
 
     @classmethod
     async def deploy(cls, chain_url: str, model: ModelClient, state_dir: Path, n: int = 4, params: OracleParams = LOCAL_PARAMS,
-                     owner: Wallet | None = None, node_factory=OracleNode, backoff: float = 3.0) -> "LocalOracleNetwork":
+                     owner: Wallet | None = None, node_factory=OracleNode, backoff: float = 3.0,
+                     contract: str = "AgentOracle") -> "LocalOracleNetwork":
         net = cls(chain_url, model, Path(state_dir), size=n)
         owner = owner or dev_wallet(0)
         chain = ChainClient([chain_url])
         wallets = [node_wallet(i) for i in range(n)]
         for w in wallets:  # gas money for submitting
             await chain.w3.provider.make_request("anvil_setBalance", [w.address, hex(100 * 10**18)])
-        net.oracle = await deploy(chain, owner, "AgentOracle", [w.address for w in wallets], params.as_tuple())
+        net.oracle = await deploy(chain, owner, contract, [w.address for w in wallets], params.as_tuple())
         start = await chain.w3.eth.block_number
         await chain.close()
         ports = [free_port() for _ in range(n)]

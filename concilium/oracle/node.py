@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hexbytes import HexBytes
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -30,9 +30,11 @@ from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
 from concilium.errors import ChainError, ConciliumError, ModelRefused, ModelUnavailable
 from concilium.httpserver import HttpServer
+from concilium.lifecycle import Supervisor
 from concilium.llm.client import ModelClient
 from concilium.llm.provenance import model_id_of
 from concilium.oracle.aggregator import Aggregator
+from concilium.oracle.events import EventRef, Limits, Message, RequestSeen
 from concilium.oracle.kinds import (
     BadValue,
     Kind,
@@ -41,15 +43,19 @@ from concilium.oracle.kinds import (
     prompt_messages,
     readable,
 )
-from concilium.oracle.peers import PeerClient, Rejected, peer_app
+from concilium.oracle.metrics import NodeMetrics
+from concilium.oracle.params import OracleParams
+from concilium.oracle.peers import MAX_BODY, PeerClient, Rejected, peer_app, realm
 from concilium.oracle.signing import Domain, Reason, RequestTerms, SignedAnswer, recover_signer, sign_answer, sign_verdict
-from concilium.oracle.store import OracleStore, Round
+from concilium.oracle.store import OracleStore, Round, SkippedEvent
+from concilium.oracle.tasks import Expiry, ServedApp
 from concilium.oracle.watcher import Watcher
+from concilium.peering.guard import PeerGuard
 
 log = logging.getLogger("concilium.oracle.node")
 PENDING = 1  # AgentOracle.Status.Pending
-STATUS = 6  # index of `status` in AgentOracle.requests(id)
 QUORUM = 7  # index of `quorum` in AgentOracle.requests(id)
+CLOSED = {2: "fulfilled", 3: "unanswerable", 4: "cancelled"}  # AgentOracle.Status -> round status
 
 
 @dataclass
@@ -62,6 +68,7 @@ class NodeSettings:
     backoff: float = 3.0
     poll: float = 0.25
     start_block: int | None = None
+    limits: Limits | None = None  # None: the contract's own bounds (params())
 
 
 class OracleNode:
@@ -74,10 +81,17 @@ class OracleNode:
         self.store = store
         self.contract = chain.contract(settings.oracle, artifact("AgentOracle")["abi"])
         self.aggregator = Aggregator()
-        self.peers = PeerClient(list(settings.peers))
-        self.app = peer_app(self.address, self.receive, self.aggregator.held)
+        self.peers = PeerClient(wallet, list(settings.peers))
         self.domain: Domain | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self.metrics = NodeMetrics(self.address)
+        self.supervisor = Supervisor(owner=self.address, on_failure=self._task_failed)
+        self.watcher: Watcher | None = None
+        self.metrics.bind(lambda: float(self.watcher.status.lag or 0) if self.watcher else 0.0,
+                          lambda: float(bool(self.watcher and self.watcher.status.alive(self._stale_after))),
+                          lambda: float(len(self.supervisor.dead())))
+        self.guard = PeerGuard("", self._is_member, max_body=MAX_BODY)
+        self.app = peer_app(self.guard, self.receive, self._held, self.health, self.metrics.render,
+                            on_refused=lambda e: self.metrics.peer_rejections.labels(str(e.status)).inc())
         self._rounds: dict[int, Round] = {}
         self._submitting: set[int] = set()
         self._server: HttpServer | None = None
@@ -95,75 +109,114 @@ class OracleNode:
 
     async def start(self) -> "OracleNode":
         self.domain = Domain(await self.chain.chain_id(), self.settings.oracle)
+        limits = self.settings.limits or await self._onchain_limits()
+        self.guard.realm = realm(self.domain.chain_id, self.settings.oracle)
+        self.peers.bind(self.guard.realm)
         self._server = await HttpServer(self.app, self.settings.host, self.settings.port, "oracle node").start()
         cursor_key = f"{self.settings.oracle}:{self.address}"
-        watcher = Watcher(self.contract, self.settings.confirmations, lambda: self.store.cursor(cursor_key),
-                          lambda b: self.store.set_cursor(cursor_key, b), self._on_event, self.settings.poll,
-                          start_block=self.settings.start_block)
-        self._spawn(self._resume())
-        self._spawn(watcher.run_forever())
+        self.watcher = Watcher(self.contract, self.settings.confirmations, lambda: self.store.cursor(cursor_key),
+                               lambda b: self.store.set_cursor(cursor_key, b), self._on_message, self._on_skip,
+                               self.settings.poll, start_block=self.settings.start_block, limits=limits)
+        self.supervisor.supervise(ServedApp(self._server))
+        self.supervisor.supervise(self.watcher)
+        self.supervisor.supervise(Expiry(self))
+        self.supervisor.spawn(self._resume(), "resume")
         log.info("oracle node started", extra={"node": self.address, "url": self.url})
         return self
 
     async def stop(self) -> None:
+        await self.supervisor.stop()
         if self._server is not None:
             await self._server.stop()
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.peers.close()
 
-    def _spawn(self, coro) -> asyncio.Task:
-        t = asyncio.create_task(coro)
-        self._tasks.add(t)
-        t.add_done_callback(self._done)
-        return t
+    def _spawn(self, coro, name: str = "round") -> asyncio.Task:
+        return self.supervisor.spawn(coro, name)
 
-    def _done(self, t: asyncio.Task) -> None:
-        self._tasks.discard(t)
-        if not t.cancelled() and t.exception() is not None:
-            log.error("node task failed", exc_info=t.exception(), extra={"node": self.address})
+    async def _onchain_limits(self) -> Limits:
+        """The contract's own bounds: anything beyond them cannot be a real request."""
+        p = OracleParams.from_tuple(await self.contract.functions.params().call())
+        return Limits(p.max_prompt_bytes, p.max_options_bytes, p.max_timeout)
+
+    @property
+    def _stale_after(self) -> float:
+        return max(10.0, 40 * self.settings.poll)
+
+    def _task_failed(self, f) -> None:
+        self.metrics.task_failures.labels(f.task.split(":")[0]).inc()
+
+    async def health(self) -> tuple[bool, dict]:
+        """Liveness for operators: the watcher synced recently and every supervised task runs."""
+        w = self.watcher.status.as_dict(self._stale_after) if self.watcher else {"alive": False}
+        dead = self.supervisor.dead()
+        skipped = await self.store.skipped(self.address, limit=5)
+        body = {"node": self.address, "oracle": self.settings.oracle, "watcher": w,
+                "skipped_events": await self.store.skipped_count(self.address),
+                "recent_skips": [{k: v for k, v in e.as_dict().items() if k != "node"} for e in skipped],
+                "tasks": {n: st.as_dict() for n, st in self.supervisor.states.items()}, "dead_tasks": dead,
+                "recent_failures": [{"task": f.task, "error": f.error, "at": f.at} for f in list(self.supervisor.failures)[-5:]],
+                "open_rounds": len(self._rounds)}
+        ok = bool(w["alive"]) and not dead
+        return ok, {"ok": ok, **body}
 
     async def _resume(self) -> None:
-        """After a restart: pick up the rounds the store says are still open."""
+        """After a restart: pick up the rounds the store says are still open, unless the chain
+        says they closed while the node was down."""
         for rnd in await self.store.open_rounds(self.address):
+            if rnd.status != "submitted" and await self._closed_onchain(rnd):
+                continue
             self._rounds[rnd.request_id] = rnd
             if rnd.status == "submitted" and rnd.submit_tx:
-                self._spawn(self._settle_submission(rnd))
+                self._spawn(self._settle_submission(rnd), f"settle:{rnd.request_id}")
                 continue
             if rnd.my_answer:
                 mine = json.loads(rnd.my_answer)
                 self.aggregator.add(SignedAnswer(rnd.request_id, _hex(rnd.commitment), _hex(mine["value"]), _hex(mine["model_id"]),
                                                  _hex(mine["signature"]), self.address, int(mine.get("reason", 0))))
-            self._spawn(self._run_round(rnd))
+            self._spawn(self._run_round(rnd), f"round:{rnd.request_id}")
+
+    async def _closed_onchain(self, rnd: Round) -> bool:
+        """True (and the round recorded as closed) if the request is no longer pending."""
+        status = await self._request_status(rnd.request_id)
+        if status == PENDING:
+            return False
+        await self.store.update(rnd, status=CLOSED.get(status, "expired"), note="not pending onchain when this node came to it")
+        self._rounds.pop(rnd.request_id, None)
+        return True
+
+    async def _request_status(self, request_id: int) -> int:
+        return int(await self.contract.functions.statusOf(request_id).call())
 
     # ------------------------------------------------------------------ events
 
-    async def _on_event(self, name: str, e) -> None:
-        args = e["args"]
-        rid = int(args["requestId"])
-        if name == "Requested":
-            req = args["request"]
-            self._quorums[rid] = int(req["quorum"])
+    async def _on_skip(self, ref: EventRef, reason: str) -> None:
+        self.metrics.skipped.inc()
+        await self.store.add_skipped(SkippedEvent(key=f"{self.settings.oracle}:{self.address}:{ref.key}", node=self.address,
+                                                  block=ref.block, log_index=ref.log_index, tx=ref.tx, event=ref.name, reason=reason))
+
+    async def _on_message(self, msg: Message) -> None:
+        rid = msg.request_id
+        if isinstance(msg, RequestSeen):
+            self._quorums[rid] = msg.quorum
             rnd = await self.store.add(Round(
                 key=self._key(rid), node=self.address, oracle=self.settings.oracle, request_id=rid, status="open",
-                consumer=req["consumer"], kind=int(req["kind"]), prompt=args["prompt"], options="0x" + bytes(args["options"]).hex(),
-                pinned_model="0x" + bytes(req["modelId"]).hex(), deadline=int(req["deadline"]), fee_wei=str(req["fee"]),
-                commitment="0x" + RequestTerms.from_event(args).commitment().hex(), peer_answers="{}"))
+                consumer=msg.consumer, kind=int(msg.kind), prompt=msg.prompt, options="0x" + msg.options.hex(),
+                pinned_model="0x" + msg.model_id.hex(), deadline=msg.deadline, fee_wei=str(msg.fee), peer_answers="{}",
+                commitment="0x" + msg.terms().commitment().hex(), prompt_readable=msg.prompt_readable))
             if rnd.status == "open" and rid not in self._rounds:
                 self._rounds[rid] = rnd
-                self._spawn(self._run_round(rnd))
-        elif name in ("Fulfilled", "Unanswered", "Cancelled"):
-            rnd = self._rounds.pop(rid, None) or await self.store.get(self._key(rid))
-            if rnd is None:
-                return
-            fields = {"status": {"Fulfilled": "fulfilled", "Unanswered": "unanswerable", "Cancelled": "cancelled"}[name],
-                      "fulfil_tx": HexBytes(e["transactionHash"]).to_0x_hex()}
-            if name == "Fulfilled":
-                fields["result"] = "0x" + bytes(args["result"]).hex()
-                fields["note"] = json.dumps({"signers": list(args["signers"]), "callback_ok": bool(args["callbackOk"])})
-            await self.store.update(rnd, peer_answers=self._peer_record(rid), **fields)
-            self.aggregator.forget(rid)
+                self._spawn(self._run_round(rnd), f"round:{rid}")
+            return
+        rnd = self._rounds.pop(rid, None) or await self.store.get(self._key(rid))
+        if rnd is None:
+            return
+        fields = {"status": msg.outcome, "fulfil_tx": msg.ref.tx}
+        if msg.outcome == "fulfilled":
+            fields["result"] = "0x" + (msg.result or b"").hex()
+            fields["note"] = json.dumps({"signers": list(msg.signers), "callback_ok": msg.callback_ok})
+        self.metrics.rounds.labels(fields["status"]).inc()
+        await self.store.update(rnd, peer_answers=self._peer_record(rid), **fields)
+        self.aggregator.forget(rid)
 
     # ------------------------------------------------------------------ a round
 
@@ -176,6 +229,8 @@ class OracleNode:
                 if mine is None:
                     if time.time() > rnd.deadline:
                         await self.store.update(rnd, status="expired")
+                        return
+                    if await self._closed_onchain(rnd):  # seen late (catching up): nothing to answer
                         return
                     mine = await self._evaluate(rnd)
                     if mine is None:
@@ -201,6 +256,8 @@ class OracleNode:
         pinned = _hex(rnd.pinned_model) if rnd.pinned_model else bytes(32)
         if pinned != bytes(32) and pinned != model_id:
             return await self._refuse(rnd, Reason.MODEL_NOT_SERVED, model_id, "request pins a model this node does not serve")
+        if not rnd.prompt_readable:
+            return await self._refuse(rnd, Reason.PROMPT_REJECTED, model_id, "the prompt is not valid UTF-8")
         try:
             msgs = [SystemMessage(c) if r == "system" else HumanMessage(c) for r, c in prompt_messages(rnd.prompt, kind, options)]
             schema = answer_schema(kind, options)
@@ -240,12 +297,16 @@ class OracleNode:
 
     # ------------------------------------------------------------------ peers
 
-    async def receive(self, a: SignedAnswer) -> None:
-        """An answer from a peer (HTTP). Raises Rejected for a bad or unknown signature."""
+    async def receive(self, a: SignedAnswer, peer: str) -> None:
+        """An answer from an authenticated peer. Raises Rejected: not its own answer, a request
+        this node has not seen pending, a bad signature or commitment."""
+        if a.signer.lower() != peer.lower():
+            raise Rejected(403, "a peer posts only its own answer")
+        self._pending(a.request_id)
         await self._accept(a, strict=True)
         rnd = self._rounds.get(a.request_id)
         if rnd is not None and rnd.my_answer is not None:
-            self._spawn(self._maybe_submit(rnd))
+            self._spawn(self._maybe_submit(rnd), f"submit:{a.request_id}")
 
     async def _accept(self, a: SignedAnswer, strict: bool = False) -> bool:
         signer = recover_signer(self.domain, a)
@@ -264,6 +325,30 @@ class OracleNode:
                 raise Rejected(403, f"{signer} is not a registered node of this oracle")
             return False
         return self.aggregator.add(SignedAnswer(a.request_id, a.commitment, a.value, a.model_id, a.signature, signer, a.reason))
+
+    def _pending(self, request_id: int) -> Round:
+        rnd = self._rounds.get(request_id)
+        if rnd is None or rnd.status not in ("open", "answered", "submitted") or time.time() > rnd.deadline:
+            raise Rejected(404, f"request {request_id} is not pending at this node")
+        return rnd
+
+    def _held(self, request_id: int) -> list[SignedAnswer]:
+        self._pending(request_id)
+        return self.aggregator.held(request_id)
+
+    async def _is_member(self, address: str) -> bool:
+        return address in await self._registry_view()
+
+    async def expire(self) -> None:
+        """Forget rounds past their deadline: their answers are no longer served or kept."""
+        now = time.time()
+        for rid, rnd in list(self._rounds.items()):
+            if now > rnd.deadline and rid not in self._submitting:
+                self._rounds.pop(rid, None)
+                self.aggregator.forget(rid)
+                if rnd.status in ("open", "answered"):
+                    await self.store.update(rnd, status="expired")
+                    self.metrics.rounds.labels("expired").inc()
 
     async def _registry_view(self) -> list[str]:
         at, nodes = self._registry
@@ -312,8 +397,7 @@ class OracleNode:
 
     async def _submit(self, rnd: Round, answers: list[SignedAnswer]) -> None:
         rid = rnd.request_id
-        status = (await self.contract.functions.requests(rid).call())[STATUS]
-        if status != PENDING:
+        if await self._request_status(rid) != PENDING:
             return  # someone else settled it (or it was cancelled): the watcher records that
         fn = "settleUnanswerable" if answers[0].unanswerable else "fulfill"
         data = self.contract.encode_abi(fn, args=[rid, [a.as_tuple() for a in answers]])

@@ -1,25 +1,38 @@
-"""Nodes exchange signed answers over HTTP. A peer is authenticated by its answer's EIP-712
-signature recovering to a registered node, not by its network address.
+"""Oracle nodes exchange signed answers over the signed peer exchange (`concilium.peering`):
+every call, reads included, is signed by a node key of the oracle's registry (realm: chain id
+and oracle address); answers are accepted only from their own signer and only for requests this
+node has seen pending, and revealed only to registered nodes.
 
-    POST /v1/answers                  one signed answer (JSON) -> 202, 401 bad signature, 403 unknown signer
-    GET  /v1/answers/{request_id}     every valid answer this node holds for the request
-    GET  /health
+    POST /v1/answers                  the caller's own signed answer (JSON) -> 202
+    GET  /v1/answers/{request_id}     every valid answer this node holds for a pending request
+    GET  /health, /metrics            operator endpoints (no answers, no keys)
+
+Refusals: 401 unsigned/forged/replayed/stale, 403 not a registered node or not the answer's
+signer, 404 a request this node has not seen pending, 411/413 body size, 422 malformed, 429 rate.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Awaitable, Callable
 
-import httpx
-from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
 
+from concilium.chain.wallets import Wallet
 from concilium.oracle.signing import SignedAnswer
+from concilium.peering.client import PeerClient as SignedPeerClient
+from concilium.peering.guard import PeerGuard, Refused
+from concilium.peering.server import BodyLimit, PeerCall, authenticate
 
 log = logging.getLogger("concilium.oracle.peers")
 HEX = r"^0x[0-9a-fA-F]*$"
+MAX_BODY = 32 * 1024
+
+
+def realm(chain_id: int, oracle: str) -> str:
+    return f"agent-oracle:{chain_id}:{oracle.lower()}"
 
 
 class AnswerMessage(BaseModel):
@@ -43,67 +56,84 @@ class AnswerMessage(BaseModel):
                             bytes.fromhex(self.model_id[2:]), bytes.fromhex(self.signature[2:]), self.signer, self.reason)
 
 
-class Rejected(Exception):
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
+Rejected = Refused  # the node raises it for a bad answer: same statuses as the guard's refusals
+Receive = Callable[[SignedAnswer, str], Awaitable[None]]  # (answer, authenticated peer); raises Rejected
+Held = Callable[[int], list[SignedAnswer]]  # raises Rejected(404) for a request not seen pending
+Health = Callable[[], Awaitable[tuple[bool, dict]]]
 
 
-Receive = Callable[[SignedAnswer], Awaitable[None]]  # raises Rejected
-Held = Callable[[int], list[SignedAnswer]]
+def peer_app(guard: PeerGuard, receive: Receive, held: Held, health: Health, metrics: Callable[[], bytes],
+             on_refused: Callable[[Refused], None] | None = None) -> FastAPI:
+    app = FastAPI(title="Concilium oracle node", version="2", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=guard.max_body)
+    peer = authenticate(guard, on_refused)
 
-
-def peer_app(node_address: str, receive: Receive, held: Held) -> FastAPI:
-    app = FastAPI(title="Concilium oracle node", version="1", docs_url=None, redoc_url=None)
+    def refuse(e: Refused) -> HTTPException:
+        if on_refused is not None:
+            on_refused(e)
+        return HTTPException(e.status, str(e))
 
     @app.get("/health")
-    async def health() -> dict:
-        return {"ok": True, "node": node_address}
+    async def get_health() -> JSONResponse:
+        ok, body = await health()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def get_metrics() -> Response:
+        return Response(metrics(), media_type="text/plain; version=0.0.4")
 
     @app.post("/v1/answers", status_code=202)
-    async def post_answer(msg: AnswerMessage) -> dict:
+    async def post_answer(call: PeerCall = Depends(peer)) -> dict:
         try:
-            await receive(msg.answer())
-        except Rejected as e:
-            raise HTTPException(e.status, str(e)) from None
+            msg = AnswerMessage.model_validate_json(call.body)
+        except ValidationError as e:
+            raise refuse(Refused(422, f"not an answer: {e.errors()[0]['msg']}")) from None
+        try:
+            await receive(msg.answer(), call.peer)
+        except Refused as e:
+            raise refuse(e) from None
         return {"accepted": True}
 
     @app.get("/v1/answers/{request_id}")
-    async def get_answers(request_id: int) -> list[AnswerMessage]:
-        return [AnswerMessage.of(a) for a in held(request_id)]
+    async def get_answers(request_id: int, call: PeerCall = Depends(peer)) -> list[AnswerMessage]:
+        try:
+            return [AnswerMessage.of(a) for a in held(request_id)]
+        except Refused as e:
+            raise refuse(e) from None
 
     return app
 
 
 class PeerClient:
-    def __init__(self, peers: list[str], timeout: float = 5.0):
-        self.peers = [p.rstrip("/") for p in peers]
-        self.http = httpx.AsyncClient(timeout=timeout)
+    """This node's side: broadcast its answer, fetch what peers hold, every call signed."""
+
+    def __init__(self, wallet: Wallet, peers: list[str], timeout: float = 5.0):
+        self.signed = SignedPeerClient("", wallet, peers, timeout)
+
+    def bind(self, realm_: str) -> None:
+        self.signed.realm = realm_
 
     async def broadcast(self, answer: SignedAnswer) -> int:
-        """Send to every peer; returns how many accepted. A down peer is not an error."""
-        body = AnswerMessage.of(answer).model_dump()
-        results = await asyncio.gather(*(self._post(p, body) for p in self.peers))
-        return sum(results)
-
-    async def _post(self, peer: str, body: dict) -> bool:
-        try:
-            r = await self.http.post(f"{peer}/v1/answers", json=body)
-            if r.status_code != 202:
+        """Send to every peer; returns how many accepted. A down or refusing peer is not an error."""
+        body = AnswerMessage.of(answer).model_dump_json().encode()
+        accepted = 0
+        for peer, r in zip(self.signed.peers, await self.signed.post_all("/v1/answers", body)):
+            if r is not None and r.status_code == 202:
+                accepted += 1
+            elif r is not None and r.status_code != 404:  # 404: the peer has not seen the request yet; it will fetch
                 log.warning("peer refused our answer", extra={"peer": peer, "status": r.status_code, "detail": r.text[:200]})
-            return r.status_code == 202
-        except httpx.HTTPError:
-            return False
+        return accepted
 
     async def fetch(self, request_id: int) -> list[SignedAnswer]:
-        async def one(peer: str) -> list[SignedAnswer]:
+        out: list[SignedAnswer] = []
+        for r in await self.signed.get_all(f"/v1/answers/{request_id}"):
+            if r is None or r.status_code != 200:
+                continue
             try:
-                r = await self.http.get(f"{peer}/v1/answers/{request_id}")
-                return [AnswerMessage.model_validate(m).answer() for m in r.json()] if r.status_code == 200 else []
-            except (httpx.HTTPError, ValueError):
-                return []
-
-        return [a for batch in await asyncio.gather(*(one(p) for p in self.peers)) for a in batch]
+                out += [AnswerMessage.model_validate(m).answer() for m in r.json()[:64]]
+            except (ValueError, TypeError, ValidationError):
+                continue
+        return out
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.signed.close()
