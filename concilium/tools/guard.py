@@ -16,7 +16,7 @@ from typing import Protocol
 
 from concilium.llm.decisions import Decision
 from concilium.tools.context import ToolContext
-from concilium.tools.writes import WRITE_TOOLS, TxIntent
+from concilium.tools.registry import TOOLS, TxIntent
 from concilium.units import format_ether
 
 DAY = 86_400.0
@@ -53,7 +53,7 @@ class PolicyGuard:
 
     def check_tool(self, decision: Decision) -> Verdict | None:
         """Refuse an action that is not one of the agent's write tools (before it is built)."""
-        if decision.action not in self.ctx.agent.tools or decision.action not in WRITE_TOOLS:
+        if decision.action not in self.ctx.agent.tools or not TOOLS[decision.action].writes:
             return Verdict.refuse("tool", f"tool {decision.action!r} is not enabled for agent {self.ctx.agent.name!r}")
         return None
 
@@ -61,25 +61,11 @@ class PolicyGuard:
         p, name = self.policy, self.ctx.agent.name
         if (refused := self.check_tool(decision)) is not None:
             return refused
-        if intent.recipient is not None and intent.recipient not in p.recipients:
-            return Verdict.refuse("recipient", f"{intent.recipient!r} is not an allowed recipient (allowed: {', '.join(p.recipients) or 'none'})")
         if intent.tool == "write_contract" and intent.function not in p.contracts.get(intent.contract or "", []):
             return Verdict.refuse("contract", f"{intent.contract}.{intent.function} is not in policy.contracts")
-        if intent.token is not None and intent.token not in p.token_limits:
-            return Verdict.refuse("contract", f"token {intent.token!r} has no policy.token_limits entry")
-        if intent.value_wei > p.max_value_per_tx:
-            return Verdict.refuse("max_value_per_tx", f"{format_ether(intent.value_wei)} is above max_value_per_tx {format_ether(p.max_value_per_tx)}")
-        limit = p.token_limits.get(intent.token) if intent.token else None
-        if limit is not None and intent.token_amount > Decimal(str(limit.per_tx)):
-            return Verdict.refuse("token_per_tx", f"{intent.token_amount} {intent.token} is above its per_tx limit {limit.per_tx}")
-        if p.max_value_per_day is not None or (limit is not None and limit.per_day is not None):
-            spent = await self.ledger.spent_since(name, time.time() - DAY)
-            if p.max_value_per_day is not None and spent.wei + intent.value_wei > p.max_value_per_day:
-                return Verdict.refuse("max_value_per_day", f"{format_ether(intent.value_wei)} on top of {format_ether(spent.wei)} sent in the last 24 h exceeds max_value_per_day {format_ether(p.max_value_per_day)}")
-            if limit is not None and limit.per_day is not None:
-                used = spent.tokens.get(intent.token or "", Decimal(0))
-                if used + intent.token_amount > Decimal(str(limit.per_day)):
-                    return Verdict.refuse("token_per_day", f"{intent.token_amount} {intent.token} on top of {used} in the last 24 h exceeds per_day {limit.per_day}")
+        eth = p.limits.get("ETH")
+        if intent.value_wei > (int(eth.per_tx * 10**18) if eth else 0):
+            return Verdict.refuse("max_value_per_tx", f"{format_ether(intent.value_wei)} is above the ETH per_tx limit")
         if p.max_gas_price is not None:
             fees = await self.ctx.chain.fees()
             if fees.base_fee + fees.max_priority_fee_per_gas > p.max_gas_price:

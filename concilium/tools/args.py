@@ -1,0 +1,48 @@
+"""Turning a decision's arguments into chain values: names into addresses, amounts in token
+units into base units. Every write tool goes through these, so the `input` and `amount` rules
+hold the same way for all of them."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from concilium.tools.registry import AmountRefused, ToolInputError
+
+ETH_DECIMALS = 18
+
+
+def lookup(table: dict[str, Any], name: Any, what: str) -> Any:
+    if not isinstance(name, str) or name not in table:
+        raise ToolInputError(f"unknown {what} {name!r}; defined: {', '.join(sorted(table)) or '(none)'}")
+    return table[name]
+
+
+def base_units(amount: Any, decimals: int, what: str = "amount") -> int:
+    """A positive amount in token units (number or decimal string) -> integer base units.
+    Refuses (rule `amount`) zero, negatives, NaN/infinity, booleans, and amounts finer than one
+    base unit, so nothing is rounded to a different value than the one decided."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, str, Decimal)):
+        raise AmountRefused(f"{what} must be a number, got {amount!r}")
+    try:
+        d = Decimal(str(amount).strip())
+    except InvalidOperation:
+        raise AmountRefused(f"{what} {amount!r} is not a number") from None
+    if not d.is_finite():
+        raise AmountRefused(f"{what} {amount!r} is not a finite number")
+    if d <= 0:
+        raise AmountRefused(f"{what} {amount} must be above zero")
+    units = d.scaleb(decimals)
+    if units < 1:
+        raise AmountRefused(f"{what} {amount} is below one base unit (the asset has {decimals} decimals)")
+    if units != units.to_integral_value():
+        raise AmountRefused(f"{what} {amount} has more than {decimals} decimals")
+    return int(units)
+
+
+def wei(amount: Any, what: str = "amount") -> int:
+    return base_units(amount, ETH_DECIMALS, what)
+
+
+def amount_text(units: int, decimals: int) -> str:
+    return f"{Decimal(units).scaleb(-decimals):f}"
