@@ -23,6 +23,7 @@ from concilium.agents.prompt import build_messages, inputs_hash
 from concilium.agents.records import StateStore, StepRecord
 from concilium.agents.tool_mode import plan_with_tools
 from concilium.chain.client import ChainClient, SignedTx
+from concilium.chain.flows import Flows, flows_from_logs
 from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
 from concilium.errors import ChainError, ModelUnavailable, TxRejected
@@ -30,7 +31,8 @@ from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision, DecisionSchema, InvalidDecision
 from concilium.spec import AgentSpec, Spec
 from concilium.tools.context import ToolContext
-from concilium.tools.guard import PolicyGuard, Verdict
+from concilium.tools.guard import PolicyGuard, Verdict, allowances_before
+from concilium.tools.ledger import spend_of
 from concilium.tools.observe import observe
 from concilium.tools.registry import TOOLS, ToolInputError, TxIntent
 
@@ -139,6 +141,8 @@ class Agent:
                     verdict = await self.guard.check(decision, intent)
         if intent is not None:
             await self.store.update(rec, summary=intent.summary, value_wei=intent.value_wei)
+        if verdict.flows:
+            await self.store.update(rec, flows=verdict.flows, ledger=verdict.spend.as_json())
         if not verdict.allowed:
             log.info("refused", extra={"agent": self.name, "rule": verdict.rule})
             return await self.store.update(rec, status="refused", rule=verdict.rule, verdict=verdict.reason, timings=t.stages)
@@ -149,9 +153,7 @@ class Agent:
         return await self.store.update(rec, timings=t.stages)
 
     async def _act(self, intent: TxIntent, verdict: Verdict, rec: StepRecord) -> StepRecord:
-        fees = await self.chain.fees(cap=self.spec.policy.max_gas_price)
-        gas = verdict.gas or int(await self.chain.w3.eth.estimate_gas({"from": self.wallet.address, **intent.tx()}))
-        tx = {**intent.tx(), "gas": int(gas * 1.25) + 10_000, **fees.as_tx()}
+        tx = await self.chain.prepare(intent.tx(), self.wallet.address, verdict.gas, fee_cap=self.spec.policy.max_gas_price)
 
         async def record_signed(st: SignedTx) -> None:
             await self.store.update(rec, status="signed", tx_hash=st.hash, nonce=st.nonce, sender=st.sender, raw_tx=st.raw)
@@ -168,9 +170,16 @@ class Agent:
         return await self._record_receipt(rec, await self.chain.wait(signed.hash))
 
     async def _record_receipt(self, rec: StepRecord, receipt) -> StepRecord:
+        """The outcome, and the flows the receipt shows: the ledger counts what was sent."""
         status = "confirmed" if receipt["status"] == 1 else "reverted"
         log.info("transaction settled", extra={"agent": self.name, "tx": rec.tx_hash, "status": status})
-        return await self.store.update(rec, status=status, block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"])
+        flows = Flows()
+        if status == "confirmed":
+            tx = await self.chain.w3.eth.get_transaction(receipt["transactionHash"])
+            flows = flows_from_logs(receipt["logs"], self.wallet.address, int(tx["value"]), tx["to"])
+        spend = spend_of(flows, await allowances_before(self.ctx, flows, receipt["blockNumber"] - 1))
+        return await self.store.update(rec, status=status, block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"],
+                                       flows=flows.as_list(), ledger=spend.as_json())
 
     # ------------------------------------------------------------------ recovery
 
