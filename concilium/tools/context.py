@@ -14,7 +14,7 @@ from concilium.chain.abi import load_abi
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet
 from concilium.spec import AgentSpec, Spec, WalletRef
-from concilium.tools.registry import TOOLS
+from concilium.tools.registry import TOOLS, ToolInputError
 
 
 @dataclass
@@ -80,5 +80,11 @@ class ToolContext:
     async def decimals(self, token: str) -> int:
         """Decimals of a named token, read from the token once."""
         if token not in self._decimals:
-            self._decimals[token] = int(await self.contracts[token].handle.functions.decimals().call())
+            try:
+                decimals = int(await self.contracts[token].handle.functions.decimals().call())
+            except Exception as e:  # no such function, a revert, garbage: not a token we can count
+                raise ToolInputError(f"contract {token!r} does not answer decimals() like an ERC-20 ({type(e).__name__})") from None
+            if not 0 <= decimals <= 36:
+                raise ToolInputError(f"contract {token!r} reports {decimals} decimals; refusing to count it")
+            self._decimals[token] = decimals
         return self._decimals[token]
