@@ -87,3 +87,11 @@ def test_call_frames_give_internal_eth_moves_and_skip_reverted_frames():
     f = flows_from_logs(logs, ME)
     assert f.sent() == {ETH: 5, TOKEN: 11}
     assert len(logs) == 3  # ME->TOKEN 5 wei, TOKEN->BOB 3 wei, the token transfer
+
+
+def test_amounts_scale_exactly_at_any_size():
+    from concilium.tools.args import amount_text, base_units
+
+    assert base_units("123456789012345678901234567890.123456789012345678", 18) == 123456789012345678901234567890123456789012345678
+    assert amount_text(2**200, 18) == f"{2**200 // 10**18}.{2**200 % 10**18:018d}".rstrip("0")
+    assert amount_text(1, 6) == "0.000001" and amount_text(10**7, 6) == "10"

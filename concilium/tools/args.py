@@ -4,12 +4,18 @@ hold the same way for all of them."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from concilium.tools.registry import AmountRefused, ToolInputError
 
 ETH_DECIMALS = 18
+_EXACT = Context(prec=200)  # scaling by 10**decimals must never round
+
+
+def scaled(amount: Decimal, decimals: int) -> Decimal:
+    """`amount` x 10**decimals, exactly."""
+    return _EXACT.scaleb(amount, decimals)
 
 
 def lookup(table: dict[str, Any], name: Any, what: str) -> Any:
@@ -32,7 +38,9 @@ def base_units(amount: Any, decimals: int, what: str = "amount") -> int:
         raise AmountRefused(f"{what} {amount!r} is not a finite number")
     if d <= 0:
         raise AmountRefused(f"{what} {amount} must be above zero")
-    units = d.scaleb(decimals)
+    if d.adjusted() > 80:
+        raise AmountRefused(f"{what} {amount} is too large for any token")
+    units = scaled(d, decimals)
     if units < 1:
         raise AmountRefused(f"{what} {amount} is below one base unit (the asset has {decimals} decimals)")
     if units != units.to_integral_value():
@@ -45,4 +53,7 @@ def wei(amount: Any, what: str = "amount") -> int:
 
 
 def amount_text(units: int, decimals: int) -> str:
-    return f"{Decimal(units).scaleb(-decimals):f}"
+    """Base units -> an exact decimal string in token units."""
+    sign, units = ("-" if units < 0 else ""), abs(units)
+    whole, frac = divmod(units, 10**decimals)
+    return f"{sign}{whole}" + (f".{frac:0{decimals}d}".rstrip("0").rstrip(".") if frac else "")

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from concilium.chain.flows import ETH, UNLIMITED, Flows, flows_from_logs
 from concilium.chain.simulate import SimulationUnavailable
 from concilium.llm.decisions import Decision
-from concilium.tools.args import amount_text
+from concilium.tools.args import amount_text, scaled
 from concilium.tools.context import ToolContext
 from concilium.tools.ledger import Spend, grant_key, spend_of
 from concilium.tools.registry import TOOLS, TxIntent
@@ -106,7 +106,7 @@ class PolicyGuard:
 
     async def _units(self, name: str, amount: Decimal) -> int:
         decimals = 18 if name == ETH else await self.ctx.decimals(name)
-        return int(amount.scaleb(decimals))
+        return int(scaled(amount, decimals))
 
     async def _show(self, name: str, units: int) -> str:
         return f"{amount_text(units, 18 if name == ETH else await self.ctx.decimals(name))} {name}"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from pydantic import BaseModel, ConfigDict
 
 from concilium.chain.reads import Read
+from concilium.tools.args import amount_text
 from concilium.tools.observation import Observation
 
 
@@ -21,7 +20,7 @@ def _read(ctx, o: Options) -> Read:
 
 
 async def _present(ctx, o: Options, value) -> tuple[str, str]:
-    return f"{o.token} balance of {o.holder}", f"{Decimal(int(value)).scaleb(-await ctx.decimals(o.token)):f}"
+    return f"{o.token} balance of {o.holder}", amount_text(int(value), await ctx.decimals(o.token))
 
 
 def _check(spec, o: Options):
