@@ -40,6 +40,9 @@ class Registry(Generic[T]):
         self._items[item.name] = item
         return item
 
+    def unregister(self, name: str) -> None:
+        self._items.pop(name, None)
+
     def get(self, name: str) -> T:
         self._load()
         if name not in self._items:

@@ -34,7 +34,7 @@ async def deploy_world(chain: ChainClient, usdc_name: str = "USD Coin", usdc_sym
 
 
 def world_yaml(w: World, policy_extra: str = "", tools: str = "[send_native, erc20_transfer, approve, revoke, write_contract, allowance]",
-               instructions: str = "Keep things as they are.") -> str:
+               instructions: str = "Keep things as they are.", observe: str = "[]") -> str:
     return textwrap.dedent(f"""
     version: 1
     models: {{local: {{serve: bundled}}}}
@@ -56,6 +56,7 @@ def world_yaml(w: World, policy_extra: str = "", tools: str = "[send_native, erc
         wallet: treasury
         instructions: {instructions!r}
         tools: {tools}
+        observe: {observe}
         policy:
           recipients: [hot_wallet]
           spenders: {{hot_wallet: {{usdc: 10, dai: 10}}, vault: {{usdc: 10}}}}

@@ -20,6 +20,7 @@ from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
 from concilium.errors import ModelUnavailable
+from concilium.llm.sanitize import KNOWN, neutralise_messages
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ModelClient:
     sampling: Sampling = field(default_factory=Sampling)
     timeout: float = 120.0
     weights_digest: str | None = None
+    control_tokens: frozenset[str] = KNOWN  # made inert in every message (llm/sanitize.py)
     _engine: str | None = None
 
     def __post_init__(self) -> None:
@@ -89,7 +91,7 @@ class ModelClient:
         model_id = await self.model_id()
         start = time.perf_counter()
         try:
-            msg = await self.chat.ainvoke(messages, response_format=response_format)
+            msg = await self.chat.ainvoke(neutralise_messages(messages, self.control_tokens), response_format=response_format)
         except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as e:
             self._engine = None  # re-probe next time: the server may come back as a new version
             raise ModelUnavailable(f"model server at {self.url} did not answer ({type(e).__name__}); is vLLM running?") from None
