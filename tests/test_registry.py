@@ -78,3 +78,10 @@ async def test_every_write_tool_schema_compiles_on_the_served_model(stack, vllm,
                 "response_format": {"type": "json_schema", "json_schema": {"name": "decision", "schema": schema.json_schema(), "strict": True}}})
     assert r.status_code == 200, r.text[:300]
     json.dumps(schema.json_schema())
+
+
+def test_the_readme_lists_what_the_registries_hold():
+    from concilium.tools.docs import BEGIN, END, markdown
+
+    text = (ROOT / "README.md").read_text()
+    assert text.split(BEGIN, 1)[1].split(END, 1)[0].strip() == markdown().strip(), "run: python -m concilium.tools.docs README.md"

@@ -1,4 +1,7 @@
-"""erc20_balance (read): a named holder's balance of a named token, in token units."""
+"""erc20_balance (read): a named holder's balance of a named token, in token units.
+
+    tools: [erc20_balance]
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""get_balance (read): the native balance of a named address."""
+"""get_balance (read): the native balance of a named address.
+
+    tools: [get_balance]
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""get_block (read): the latest block's number, timestamp and base fee."""
+"""get_block (read): the latest block's number, timestamp and base fee.
+
+    tools: [get_block]
+"""
 
 from __future__ import annotations
 

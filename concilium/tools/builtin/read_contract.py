@@ -1,4 +1,7 @@
-"""read_contract (read): call a view function (without inputs) of a named contract."""
+"""read_contract (read): call a view function (without inputs) of a named contract.
+
+    tools: [read_contract]
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""recent_events (read): the last events of a named contract (up to 10, from the last N blocks)."""
+"""recent_events (read): the last events of a named contract (up to 10, from the last N blocks).
+
+    tools: [recent_events]
+"""
 
 from __future__ import annotations
 
