@@ -10,6 +10,7 @@ from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import dev_wallet
 from concilium.runtime import Runtime
+from concilium.tools.registry import TOOLS, Tool, TxIntent
 from tests.conftest import COLD, spec_from
 from tests.guardkit import THIEF, call, deploy_world, snapshot, tool, world_yaml
 
@@ -107,3 +108,28 @@ async def test_a_self_approved_transfer_from_is_judged_like_a_transfer(keeper, w
     r = await keeper.propose(call("usdc", "transferFrom", **{"from": "treasury", "to": "hot_wallet", "value": "7"}))
     assert r.status == "confirmed", (r.rule, r.verdict)
     assert (await keeper.store.spent_since(keeper.name, 0)).sent == {world.usdc: 7}
+
+
+async def test_min_received_bounds_what_a_tool_must_bring_in(stack, world, chain, tmp_path):
+    """A tool (a swap, later) states the least the wallet must receive; the guard holds it to
+    the simulated net inflow. Here: pulling usdc the hot wallet approved."""
+    hot = dev_wallet(1)
+    usdc = chain.contract(world.usdc, artifact("HostileToken")["abi"])
+    await chain.transact(dev_wallet(0), {"to": world.usdc, "data": usdc.encode_abi("transfer", args=[hot.address, 50])})
+    await chain.transact(hot, {"to": world.usdc, "data": usdc.encode_abi("approve", args=[dev_wallet(0).address, 50])})
+
+    async def build(ctx, args):
+        token = ctx.contracts["usdc"]
+        return TxIntent("test_pull", token.address, data=token.handle.encode_abi("transferFrom", args=[hot.address, ctx.wallet.address, 5]),
+                        min_received={token.address: int(args["least"])})
+
+    TOOLS.register(Tool("test_pull", "pull 5 base units of usdc from the hot wallet", lambda ctx: {"type": "object"}, build=build))
+    try:
+        async with Runtime.open(spec_from(world_yaml(world, tools="[test_pull]")), stack=stack, state_dir=tmp_path) as rt:
+            agent = rt.agents["keeper"]
+            r = await agent.propose(tool("test_pull", least=6))
+            assert (r.status, r.rule) == ("refused", "min_received")
+            r = await agent.propose(tool("test_pull", least=5))
+            assert r.status == "confirmed", (r.rule, r.verdict)
+    finally:
+        TOOLS.unregister("test_pull")

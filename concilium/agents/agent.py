@@ -26,7 +26,7 @@ from concilium.chain.client import ChainClient, SignedTx
 from concilium.chain.flows import Flows, flows_from_logs
 from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
-from concilium.errors import ChainError, ModelUnavailable, TxRejected
+from concilium.errors import ChainError, ConciliumError, ModelUnavailable, TxRejected
 from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision, DecisionSchema, InvalidDecision
 from concilium.spec import AgentSpec, Spec
@@ -133,12 +133,14 @@ class Agent:
             if verdict is None:
                 try:
                     intent = await TOOLS[decision.action].build(self.ctx, decision.args)  # type: ignore[misc]
+                    verdict = await self.guard.check(decision, intent)
                 except ToolInputError as e:
                     verdict = Verdict.refuse(e.rule, str(e))
                 except (ValueError, TypeError, ArithmeticError) as e:  # e.g. web3 refusing to encode a value
                     verdict = Verdict.refuse("input", f"{decision.action}: {type(e).__name__}: {str(e)[:200]}")
-                else:
-                    verdict = await self.guard.check(decision, intent)
+                except ConciliumError as e:  # the chain did not answer: recorded, then raised
+                    await self.store.update(rec, status="error", error=str(e), timings=t.stages)
+                    raise
         if intent is not None:
             await self.store.update(rec, summary=intent.summary, value_wei=intent.value_wei)
         if verdict.flows:
