@@ -8,11 +8,12 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
+from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient
 from concilium.chain.deploy import deploy
 from concilium.chain.wallets import dev_wallet
 from concilium.llm.decisions import Decision
-from tests.conftest import COLD, HOT, spec_from
+from tests.conftest import COLD, HOT
 
 THIEF = "0x000000000000000000000000000000000000bEEF"
 TOKEN_FNS = "[transfer, transferFrom, approve, increaseAllowance, setApprovalForAll, multicall]"
@@ -31,6 +32,21 @@ async def deploy_world(chain: ChainClient, usdc_name: str = "USD Coin", usdc_sym
     dai = await deploy(chain, owner, "HostileToken", "Dai", "DAI", 18, 10**6 * 10**18)
     vault = await deploy(chain, owner, "Puller", THIEF)
     return World(usdc, dai, vault)
+
+
+async def world_on(rpc_url: str, self_approved: bool = False) -> World:
+    """A fresh world on its own client; `self_approved`: the wallet has approved itself for
+    both tokens, so transferFrom(wallet, x) by the wallet would go through."""
+    chain = ChainClient([rpc_url])
+    try:
+        w = await deploy_world(chain)
+        me = dev_wallet(0)
+        for token in (w.usdc, w.dai) if self_approved else ():
+            c = chain.contract(token, artifact("HostileToken")["abi"])
+            await chain.transact(me, {"to": token, "data": c.encode_abi("approve", args=[me.address, 2**256 - 1])})
+        return w
+    finally:
+        await chain.close()
 
 
 def world_yaml(w: World, policy_extra: str = "", tools: str = "[send_native, erc20_transfer, approve, revoke, write_contract, allowance]",

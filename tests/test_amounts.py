@@ -8,19 +8,14 @@ import pytest
 
 from concilium.runtime import Runtime
 from tests.conftest import spec_from
-from tests.guardkit import deploy_world, tool, world_yaml
+from tests.guardkit import tool, world_on, world_yaml
 
 BAD = [0, "0", 0.0, -1, "-0.5", float("nan"), float("inf"), float("-inf"), "NaN", "Infinity", "-1e-30", True, "abc", None, [1]]
 
 
 @pytest.fixture(scope="module")
 async def world(anvil):
-    from concilium.chain.client import ChainClient
-
-    chain = ChainClient([anvil.url])
-    w = await deploy_world(chain)
-    await chain.close()
-    return w
+    return await world_on(anvil.url)
 
 
 @pytest.fixture

@@ -7,28 +7,20 @@ wallet's nonce, every outside balance and every allowance stay as they were."""
 import pytest
 
 from concilium.chain.abi import artifact
-from concilium.chain.client import ChainClient
 from concilium.chain.wallets import dev_wallet
 from concilium.runtime import Runtime
 from concilium.tools.registry import TOOLS, Tool, TxIntent
 from tests.conftest import COLD, spec_from
-from tests.guardkit import THIEF, call, deploy_world, snapshot, tool, world_yaml
+from tests.guardkit import THIEF, call, snapshot, tool, world_on, world_yaml
 
 MAX = str(2**256 - 1)
 
 
 @pytest.fixture(scope="module")
 async def world(anvil):
-    """...where the wallet has approved itself, so transferFrom(wallet, x) would go through.
-    Shared by the module: every test compares the state after with the state before."""
-    chain = ChainClient([anvil.url])
-    w = await deploy_world(chain)
-    me = dev_wallet(0)
-    for token in (w.usdc, w.dai):
-        c = chain.contract(token, artifact("HostileToken")["abi"])
-        await chain.transact(me, {"to": token, "data": c.encode_abi("approve", args=[me.address, 2**256 - 1])})
-    await chain.close()
-    return w
+    """Shared by the module (every test compares the state after with the state before); the
+    wallet has approved itself, so transferFrom(wallet, x) would go through."""
+    return await world_on(anvil.url, self_approved=True)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_abi import decode
 from hexbytes import HexBytes
 from web3 import AsyncWeb3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
@@ -61,7 +62,8 @@ async def _simulate_v1(w3: AsyncWeb3, tx: dict) -> Simulation:
     gas = int(call["gasUsed"], 16)
     if int(call["status"], 16) != 1:
         err = call.get("error") or {}
-        return Simulation(False, gas, f"reverted: {err.get('message', 'execution reverted')}", method="eth_simulateV1")
+        reason = _reason(err.get("data") or call.get("returnData")) or err.get("message", "execution reverted")
+        return Simulation(False, gas, f"reverted: {reason}", method="eth_simulateV1")
     return Simulation(True, gas, logs=call.get("logs") or [], method="eth_simulateV1")
 
 
@@ -76,6 +78,16 @@ async def _trace_call(w3: AsyncWeb3, tx: dict) -> Simulation:
     if frame.get("error"):
         return Simulation(False, gas, f"reverted: {frame.get('revertReason') or frame['error']}", method="debug_traceCall")
     return Simulation(True, gas, logs=logs_from_call_frame(frame), method="debug_traceCall")
+
+
+def _reason(data: Any) -> str | None:
+    """The message of a Solidity `Error(string)` revert, if that is what `data` holds."""
+    if isinstance(data, str) and data.startswith("0x08c379a0"):
+        try:
+            return decode(["string"], bytes.fromhex(data[10:]))[0][:200]
+        except Exception:
+            return None
+    return None
 
 
 _METHODS = {"eth_simulateV1": _simulate_v1, "debug_traceCall": _trace_call}

@@ -48,6 +48,12 @@ def base_units(amount: Any, decimals: int, what: str = "amount") -> int:
     return int(units)
 
 
+async def token_amount(ctx: Any, args: dict[str, Any]) -> tuple[Any, int]:
+    """`args["token"]` (a named contract) and `args["amount"]` in its units -> (ref, base units)."""
+    token = lookup(ctx.contracts, args.get("token"), "token")
+    return token, base_units(args.get("amount"), await ctx.decimals(token.name))
+
+
 def wei(amount: Any, what: str = "amount") -> int:
     return base_units(amount, ETH_DECIMALS, what)
 

@@ -10,7 +10,7 @@ spender or an amount the policy does not name.
 from __future__ import annotations
 
 from concilium.llm.decisions import bounded_number, enum
-from concilium.tools.args import base_units, lookup
+from concilium.tools.args import lookup, token_amount
 from concilium.tools.builtin._common import need
 from concilium.tools.registry import Tool, TxIntent
 
@@ -33,9 +33,8 @@ def schema(ctx) -> dict:
 
 
 async def build(ctx, args: dict) -> TxIntent:
-    token = lookup(ctx.contracts, args.get("token"), "token")
+    token, units = await token_amount(ctx, args)
     spender = lookup(ctx.names, args.get("spender"), "spender")
-    units = base_units(args.get("amount"), await ctx.decimals(token.name))
     return TxIntent("approve", token.address, data=token.handle.encode_abi("approve", args=[spender, units]),
                     contract=token.name, function="approve",
                     summary=f"approve {args['spender']} to spend {args['amount']} {token.name}")

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from concilium.llm.decisions import enum
-from concilium.tools.args import base_units, lookup
+from concilium.tools.args import lookup, token_amount
 from concilium.tools.builtin._common import amount_schema, need, per_tx_bound, recipients_schema, token_limits
 from concilium.tools.registry import Tool, TxIntent
 
@@ -22,9 +22,8 @@ def schema(ctx) -> dict:
 
 
 async def build(ctx, args: dict) -> TxIntent:
-    token = lookup(ctx.contracts, args.get("token"), "token")
+    token, units = await token_amount(ctx, args)
     to = lookup(ctx.names, args.get("to"), "address")
-    units = base_units(args.get("amount"), await ctx.decimals(token.name))
     return TxIntent("erc20_transfer", token.address, data=token.handle.encode_abi("transfer", args=[to, units]),
                     contract=token.name, function="transfer",
                     summary=f"transfer {args['amount']} {token.name} to {args['to']}")
