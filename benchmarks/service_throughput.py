@@ -33,7 +33,7 @@ from concilium.service.service import AgentService  # noqa: E402
 from concilium.spec import parse_spec  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
 from concilium.stack.model import BUNDLED_NAME  # noqa: E402
-from concilium.tools.reads import observe  # noqa: E402
+from concilium.tools.observe import observe  # noqa: E402
 
 AGENT = """
   - name: a{i}

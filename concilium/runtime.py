@@ -18,6 +18,7 @@ from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet, load_wallet
 from concilium.errors import ChainError
 from concilium.llm.client import ModelClient, Sampling
+from concilium.llm.sanitize import control_tokens
 from concilium.spec import ChainSpec, ModelSpec, Spec
 from concilium.stack.anvil import DEV_CHAIN_ID
 from concilium.stack.embedded import EmbeddedStack
@@ -35,7 +36,7 @@ async def model_client(m: ModelSpec, stack: EmbeddedStack, name: str) -> ModelCl
     sampling = Sampling(m.temperature, m.seed, m.max_tokens)
     if m.serve is not None:
         server, digest = await stack.model(m.serve)
-        return ModelClient(server.url, server.served_name, sampling, m.timeout, digest)
+        return ModelClient(server.url, server.served_name, sampling, m.timeout, digest, control_tokens(getattr(server, "model", None)))
     return ModelClient(m.url, m.name or name, sampling, m.timeout)  # type: ignore[arg-type]
 
 

@@ -9,18 +9,23 @@ environment, so secrets and deploy-time addresses stay out of the file.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from concilium.service.triggers import TRIGGERS
+from concilium.tools.observation import OBSERVATIONS
+from concilium.tools.registry import TOOLS
 from concilium.units import parse_amount, parse_duration
 from concilium.yamlfile import load_yaml, parse_yaml
 
@@ -30,17 +35,15 @@ Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-TOOL_NAMES = (
-    "get_balance",
-    "erc20_balance",
-    "read_contract",
-    "get_block",
-    "recent_events",
-    "send_native",
-    "erc20_transfer",
-    "write_contract",
-)
-WRITE_TOOLS = ("send_native", "erc20_transfer", "write_contract")
+
+
+def _known_tool(name: Any) -> Any:
+    if not isinstance(name, str) or name not in TOOLS:
+        raise ValueError(f"unknown tool {name!r}; known: {', '.join(TOOLS.names())}")
+    return name
+
+
+ToolName = Annotated[str, BeforeValidator(_known_tool)]
 
 
 class _Model(BaseModel):
@@ -129,95 +132,86 @@ class ContractSpec(_Model):
     abi: str = Field(description='"erc20", or a path to an ABI / compiled artifact JSON file')
 
 
-class CallObservation(_Model):
-    contract: str
-    function: str
-    args: list[Any] = []
+def _one_key_model(name: str, registry, doc: str, extra: dict[str, Any] | None = None) -> type[BaseModel]:
+    """A YAML mapping with exactly one key from `registry` (plus `extra` fields): its fields are
+    the registry's entries, each typed by the entry's options, so errors keep their YAML path."""
+    fields: dict[str, Any] = {e.name: (Optional[e.options], None) for e in registry}
+    keys = list(fields)
 
-
-class BalanceOfObservation(_Model):
-    token: str
-    holder: str
-
-
-class EventsObservation(_Model):
-    contract: str
-    event: str
-    blocks: int = Field(100, ge=1, le=10_000)
-
-
-class Observation(_Model):
-    """One read in the agent's observation; exactly one key per item."""
-
-    balance: str | None = None
-    erc20_balance: BalanceOfObservation | None = None
-    call: CallObservation | None = None
-    events: EventsObservation | None = None
-    block: bool | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "Observation":
-        set_ = [k for k, v in self if v is not None]
-        if len(set_) != 1:
-            raise ValueError(
-                "each observe item has exactly one of: balance, erc20_balance, call, events, block"
-            )
+    def exactly_one(self):
+        if sum(getattr(self, k) is not None for k in keys) != 1:
+            raise ValueError(f"give exactly one of: {', '.join(keys)}")
         return self
 
-    @property
     def kind(self) -> str:
-        return next(k for k, v in self if v is not None)
+        return next(k for k in keys if getattr(self, k) is not None)
+
+    model = create_model(name, __base__=_Model, __doc__=doc, **fields, **(extra or {}),
+                         __validators__={"_exactly_one": model_validator(mode="after")(exactly_one)})
+    model.kind = property(kind)  # type: ignore[attr-defined]
+    model.options = property(lambda self: getattr(self, kind(self)))  # type: ignore[attr-defined]
+    model.entry = property(lambda self: registry[kind(self)])  # type: ignore[attr-defined]
+    return model
 
 
-class TokenLimit(_Model):
-    per_tx: float = Field(gt=0)
-    per_day: float | None = Field(None, gt=0)
+Observe = _one_key_model("Observe", OBSERVATIONS, "One read in the agent's observation; see concilium/tools/observation.py.")
+ScheduleSpec = _one_key_model("ScheduleSpec", TRIGGERS, "What wakes the agent; see concilium/service/triggers.py.",
+                              {"jitter": (Optional[Seconds], None)})
+
+Amount = Annotated[Decimal, BeforeValidator(lambda v: Decimal(str(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)]
+
+
+class AssetLimit(_Model):
+    """Per-transaction and rolling 24 h limits on what leaves the wallet, in the asset's units."""
+
+    per_tx: Amount = Field(gt=0)
+    per_day: Amount | None = Field(None, gt=0)
+
+
+ApprovalCap = Annotated[Amount | Literal["unlimited"], Field(union_mode="left_to_right")]
+ETH = "ETH"
 
 
 class PolicySpec(_Model):
-    """What the guard enforces in code, whatever the model says."""
+    """What the guard enforces in code, whatever the model says. The guard simulates every
+    write and applies these rules to its effects (ETH and tokens out, approvals granted)."""
 
     recipients: list[str] = []
+    spenders: dict[str, dict[str, ApprovalCap]] = {}
+    limits: dict[str, AssetLimit] = {}
     contracts: dict[str, list[str]] = {}
-    max_value_per_tx: Wei = 0
-    max_value_per_day: Wei | None = None
-    token_limits: dict[str, TokenLimit] = {}
+    max_slippage_bps: int | None = Field(None, ge=0, le=10_000)
     max_gas_price: GasPrice | None = None
-    simulate: bool = True
+    simulate: Literal[True] = Field(True, description="required: the guard reads the effects from the simulation")
     dry_run: bool = False
 
+    # before `limits` existed; still read, and folded into `limits`
+    max_value_per_tx: Wei | None = None
+    max_value_per_day: Wei | None = None
+    token_limits: dict[str, AssetLimit] = {}
 
-class EventTrigger(_Model):
-    contract: str
-    event: str
-    where: dict[str, Any] = {}
-
-
-class ScheduleSpec(_Model):
-    every: Seconds | None = None
-    cron: str | None = None
-    on_block: int | None = Field(None, ge=1)
-    on_event: EventTrigger | None = None
-    jitter: Seconds | None = None
-
-    @field_validator("cron")
+    @model_validator(mode="before")
     @classmethod
-    def _cron(cls, v: str | None) -> str | None:
-        if v is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
-            try:
-                if len(v.split()) != 5:
-                    raise ValueError
-                CronTrigger.from_crontab(v)
-            except ValueError:
-                raise ValueError(f'expected a five-field cron expression like "*/5 * * * *", got {v!r}') from None
-        return v
+    def _simulation_required(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("simulate") is False:
+            raise ValueError("simulate: false is no longer possible: the guard judges a write by its simulated effects; remove the key")
+        return data
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "ScheduleSpec":
-        if sum(v is not None for v in (self.every, self.cron, self.on_block, self.on_event)) != 1:
-            raise ValueError('give exactly one of every: "30s", cron: "*/5 * * * *", on_block: 1, on_event: {...}')
+    def _legacy_limits(self) -> "PolicySpec":
+        limits = dict(self.limits)
+        if self.max_value_per_tx is not None or self.max_value_per_day is not None:
+            if ETH in limits:
+                raise ValueError("give ETH limits once: either limits: {ETH: ...} or max_value_per_tx/max_value_per_day")
+            if not self.max_value_per_tx:
+                raise ValueError("max_value_per_day needs max_value_per_tx too (or write limits: {ETH: {per_tx: 1, per_day: 5}})")
+            eth = lambda w: None if w is None else Decimal(w) / Decimal(10**18)  # noqa: E731
+            limits[ETH] = AssetLimit(per_tx=eth(self.max_value_per_tx), per_day=eth(self.max_value_per_day))
+        for token, lim in self.token_limits.items():
+            if token in limits:
+                raise ValueError(f"token {token!r} is in both limits and token_limits; keep it in limits")
+            limits[token] = lim
+        object.__setattr__(self, "limits", limits)
         return self
 
 
@@ -232,11 +226,28 @@ class AgentSpec(_Model):
     wallet: str
     instructions: str = Field(min_length=1, max_length=4000)
     mode: Literal["structured", "tools"] = "structured"
-    observe: list[Observation] = []
-    tools: list[Literal[TOOL_NAMES]] = []  # type: ignore[valid-type]
+    observe: list[Observe] = []  # type: ignore[valid-type]
+    tools: list[ToolName] = []
+    tool_options: dict[str, dict[str, Any]] = Field({}, description="filled from `tools: [{name: {options}}]` entries")
     policy: PolicySpec = PolicySpec()
-    schedule: ScheduleSpec = ScheduleSpec(every=60.0)
+    schedule: ScheduleSpec = ScheduleSpec(every=60.0)  # type: ignore[valid-type]
     memory: MemorySpec = MemorySpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tool_options(cls, data: Any) -> Any:
+        """`tools: [send_native, {swap: {fee: 3000}}]`: a one-key mapping names a tool with options."""
+        if isinstance(data, dict) and isinstance(data.get("tools"), list):
+            names, options = [], dict(data.get("tool_options") or {})
+            for t in data["tools"]:
+                if isinstance(t, dict) and len(t) == 1:
+                    (name, opts), = t.items()
+                    names.append(name)
+                    options[name] = opts or {}
+                else:
+                    names.append(t)
+            data = {**data, "tools": names, "tool_options": options}
+        return data
 
 
 class ApiSpec(_Model):
@@ -265,6 +276,16 @@ class Spec(_Model):
     def cross_references(self) -> list[tuple[tuple, str]]:
         return _cross_references(self)
 
+    def undefined(self, section: str, name: Any) -> str | None:
+        """None if `name` is defined in `section` ("addresses", "contracts", "wallets", ... or
+        "names": addresses and contracts); else the problem, listing what is defined."""
+        table = {**self.addresses, **self.contracts} if section == "names" else getattr(self, section)
+        if isinstance(name, str) and name in table:
+            return None
+        what = {"addresses": "address", "contracts": "contract", "names": "address", "wallets": "wallet",
+                "models": "model", "chains": "chain"}.get(section, section)
+        return f"unknown {what} {name!r}; defined: {', '.join(sorted(table)) or '(none)'}"
+
     def agent(self, name: str) -> AgentSpec:
         for a in self.agents:
             if a.name == name:
@@ -285,54 +306,56 @@ def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) ->
 
 
 def _cross_references(spec: Spec) -> list[tuple[tuple, str]]:
-    """Names used in agents must exist in their sections; checked after the shapes are valid."""
+    """Names used in agents must exist in their sections; checked after the shapes are valid.
+    Tools, observations and triggers check their own options (see their registries)."""
     out: list[tuple[tuple, str]] = []
 
-    def need(section: dict, name: str, loc: tuple, what: str) -> None:
-        if name not in section:
-            known = ", ".join(sorted(section)) or "(none)"
-            out.append((loc, f"unknown {what} {name!r}; defined: {known}"))
+    def need(section: str, name: str, loc: tuple) -> None:
+        if (m := spec.undefined(section, name)) is not None:
+            out.append((loc, m))
 
     for name, addr in spec.addresses.items():
         if isinstance(addr, WalletRef):
-            need(spec.wallets, addr.wallet, ("addresses", name, "wallet"), "wallet")
+            need("wallets", addr.wallet, ("addresses", name, "wallet"))
+        if name in spec.contracts:
+            out.append((("addresses", name), f"{name!r} names both an address and a contract; names must be unique"))
     for i, a in enumerate(spec.agents):
         at = ("agents", i)
-        need(spec.models, a.model, at + ("model",), "model")
-        need(spec.chains, a.chain, at + ("chain",), "chain")
-        need(spec.wallets, a.wallet, at + ("wallet",), "wallet")
+        need("models", a.model, at + ("model",))
+        need("chains", a.chain, at + ("chain",))
+        need("wallets", a.wallet, at + ("wallet",))
         chain = spec.chains.get(a.chain)
         wallet = spec.wallets.get(a.wallet)
         if chain and wallet and wallet.dev_account is not None and not chain.embedded:
             out.append((at + ("wallet",), f"wallet {a.wallet!r} uses a dev account, which only exists on an embedded chain; use a keystore"))
-        for j, r in enumerate(a.policy.recipients):
-            need(spec.addresses, r, at + ("policy", "recipients", j), "address")
-        for c, fns in a.policy.contracts.items():
-            need(spec.contracts, c, at + ("policy", "contracts", c), "contract")
-        for t in a.policy.token_limits:
-            need(spec.contracts, t, at + ("policy", "token_limits", t), "contract")
+        p, pol = a.policy, at + ("policy",)
+        for j, r in enumerate(p.recipients):
+            need("names", r, pol + ("recipients", j))
+        for c in p.contracts:
+            need("contracts", c, pol + ("contracts", c))
+        for asset in p.limits:
+            if asset != ETH:
+                need("contracts", asset, pol + ("limits", asset))
+        for spender, caps in p.spenders.items():
+            need("names", spender, pol + ("spenders", spender))
+            for token in caps:
+                need("contracts", token, pol + ("spenders", spender, token))
         for j, o in enumerate(a.observe):
-            loc = at + ("observe", j)
-            if o.balance is not None:
-                need(spec.addresses, o.balance, loc + ("balance",), "address")
-            if o.erc20_balance is not None:
-                need(spec.contracts, o.erc20_balance.token, loc + ("erc20_balance", "token"), "contract")
-                need(spec.addresses, o.erc20_balance.holder, loc + ("erc20_balance", "holder"), "address")
-            if o.call is not None:
-                need(spec.contracts, o.call.contract, loc + ("call", "contract"), "contract")
-            if o.events is not None:
-                need(spec.contracts, o.events.contract, loc + ("events", "contract"), "contract")
-        if a.schedule.on_event is not None:
-            need(spec.contracts, a.schedule.on_event.contract, at + ("schedule", "on_event", "contract"), "contract")
-        writes = set(a.tools) & set(WRITE_TOOLS)
-        if "write_contract" in writes and not a.policy.contracts:
-            out.append((at + ("policy",), "write_contract needs policy.contracts: {contract: [function, ...]} naming what it may call"))
-        if {"send_native", "erc20_transfer"} & writes and not a.policy.recipients:
-            out.append((at + ("policy",), "send tools need policy.recipients: a list of named addresses they may pay"))
-        if {"send_native", "write_contract"} & writes and not a.policy.max_value_per_tx:
-            out.append((at + ("policy", "max_value_per_tx"), 'tools that send ETH need policy.max_value_per_tx, like "0.5 ether"'))
-        if "erc20_transfer" in writes and not a.policy.token_limits:
-            out.append((at + ("policy",), "erc20_transfer needs policy.token_limits: {token: {per_tx: 100}}"))
+            if o.entry.check is not None:
+                out += [(at + ("observe", j, o.kind) + loc, m) for loc, m in o.entry.check(spec, o.options)]
+        if a.schedule.entry.check is not None:
+            out += [(at + ("schedule", a.schedule.kind) + loc, m) for loc, m in a.schedule.entry.check(spec, a.schedule.options)]
+        for name in a.tools:
+            tool = TOOLS[name]
+            if tool.check is not None:
+                out += [(at + loc, m) for loc, m in tool.check(spec, a)]
+            if tool.options is not None:
+                try:
+                    tool.options.model_validate(a.tool_options.get(name, {}))
+                except ValueError as e:
+                    out.append((at + ("tools",), f"options of {name}: {str(e).splitlines()[-1].strip()}"))
+            elif a.tool_options.get(name):
+                out.append((at + ("tools",), f"tool {name} takes no options"))
     names = [a.name for a in spec.agents]
     for i, n in enumerate(names):
         if names.index(n) != i:

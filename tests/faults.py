@@ -48,3 +48,16 @@ class SwitchableProxy:
                 self._conns.discard(w)
 
         await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
+
+
+class RefusingMethods:
+    """A JSON-RPC provider that answers "method not found" for `methods` and passes everything
+    else to the real one: a node that lacks some tracing API."""
+
+    def __init__(self, provider, methods: set[str]):
+        self.provider, self.methods = provider, methods
+
+    async def make_request(self, method, params):
+        if method in self.methods:
+            return {"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": f"the method {method} does not exist/is not available"}}
+        return await self.provider.make_request(method, params)

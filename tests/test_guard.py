@@ -90,13 +90,13 @@ async def test_refuses_tools_the_agent_does_not_have(keeper):
 async def test_refuses_contract_functions_outside_the_policy(stack, chain, tmp_path):
     token = await deploy_token(chain)
     text = keeper_yaml(token).replace("tools: [send_native, erc20_transfer]", "tools: [write_contract]").replace(
-        "recipients: [hot_wallet]", "recipients: [hot_wallet]\n      contracts: {usdc: [approve]}")
+        "recipients: [hot_wallet]", "recipients: [hot_wallet]\n      contracts: {usdc: [approve]}\n      spenders: {hot_wallet: {usdc: 10}}")
     async with Runtime.open(spec_from(text), stack=stack, state_dir=tmp_path) as rt:
         a = rt.agents["treasury-keeper"]
-        r = await a.propose(Decision(action="write_contract", args={"contract": "usdc", "function": "transfer", "inputs": {"to": "cold_storage", "value": 1}}))
+        r = await a.propose(Decision(action="write_contract", args={"contract": "usdc", "function": "transfer", "inputs": {"to": "cold_storage", "value": "1"}}))
         assert (r.status, r.rule) == ("refused", "contract")
-        ok = await a.propose(Decision(action="write_contract", args={"contract": "usdc", "function": "approve", "inputs": {"spender": "hot_wallet", "value": 7}}))
-        assert ok.status == "confirmed"
+        ok = await a.propose(Decision(action="write_contract", args={"contract": "usdc", "function": "approve", "inputs": {"spender": "hot_wallet", "value": "7"}}))
+        assert ok.status == "confirmed", (ok.rule, ok.verdict)
         assert await a.ctx.contracts["usdc"].handle.functions.allowance(a.wallet.address, HOT).call() == 7
 
 

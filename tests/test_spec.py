@@ -89,3 +89,29 @@ def test_bad_cron_is_named():
     text = keeper_yaml().replace("    tools:", "    schedule: {cron: '*/5 * *'}\n    tools:")
     [problem] = errors_of(text)
     assert problem.startswith("agents[0].schedule.cron") and "five-field cron" in problem
+
+
+def test_old_limit_keys_fold_into_limits():
+    p = parse_spec(keeper_yaml()).agents[0].policy
+    assert p.limits["ETH"].per_tx == 2 and p.limits["ETH"].per_day == 10
+    assert p.limits["usdc"].per_tx == 100 and p.limits["usdc"].per_day == 150
+
+
+def test_limits_given_twice_or_simulation_off_are_clear_errors():
+    both = keeper_yaml().replace("max_gas_price: 50 gwei", "max_gas_price: 50 gwei\n      limits: {ETH: {per_tx: 1}}")
+    assert any("give ETH limits once" in p for p in errors_of(both))
+    off = keeper_yaml().replace("max_gas_price: 50 gwei", "max_gas_price: 50 gwei\n      simulate: false")
+    assert any("simulate: false is no longer possible" in p for p in errors_of(off))
+
+
+def test_policy_names_must_exist():
+    text = keeper_yaml().replace("max_gas_price: 50 gwei", "max_gas_price: 50 gwei\n      spenders: {router: {usdc: 5}}\n      limits: {weth: {per_tx: 1}}")
+    problems = errors_of(text)
+    assert any(p.startswith("agents[0].policy.spenders.router") and "unknown address 'router'" in p for p in problems)
+    assert any(p.startswith("agents[0].policy.limits.weth") and "unknown contract 'weth'" in p for p in problems)
+
+
+def test_unknown_observation_names_the_registered_kinds():
+    text = keeper_yaml(observe="\n- teleport: hot_wallet\n")
+    [problem] = errors_of(text)
+    assert problem.startswith("agents[0].observe[0]")

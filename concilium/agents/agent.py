@@ -21,19 +21,21 @@ from dataclasses import dataclass, field
 from concilium.agents.memory import AgentMemory
 from concilium.agents.prompt import build_messages, inputs_hash
 from concilium.agents.records import StateStore, StepRecord
-from concilium.agents.tool_mode import tool_mode_step
+from concilium.agents.tool_mode import plan_with_tools
 from concilium.chain.client import ChainClient, SignedTx
+from concilium.chain.flows import Flows, flows_from_logs
 from concilium.chain.inflight import settle_inflight
 from concilium.chain.wallets import Wallet
-from concilium.errors import ChainError, ModelUnavailable, TxRejected
+from concilium.errors import ChainError, ConciliumError, ModelUnavailable, TxRejected
 from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision, DecisionSchema, InvalidDecision
 from concilium.llm.replay import as_dicts
 from concilium.spec import AgentSpec, Spec
 from concilium.tools.context import ToolContext
-from concilium.tools.guard import PolicyGuard, Verdict
-from concilium.tools.reads import observe
-from concilium.tools.writes import WRITE_TOOLS, ToolInputError, TxIntent
+from concilium.tools.guard import PolicyGuard, Verdict, allowances_before
+from concilium.tools.ledger import spend_of
+from concilium.tools.observe import observe
+from concilium.tools.registry import TOOLS, ToolInputError, TxIntent
 
 log = logging.getLogger("concilium.agent")
 
@@ -62,8 +64,8 @@ class Agent:
         self.store = store
         self.ctx = ToolContext.build(spec, agent, chain, wallets)
         self.guard = PolicyGuard(self.ctx, store)
-        writes = [t for t in agent.tools if t in WRITE_TOOLS]
-        self.schema = DecisionSchema({"noop": None, **{t: WRITE_TOOLS[t][0](self.ctx) for t in writes}})
+        writes = [t for t in agent.tools if TOOLS[t].writes]
+        self.schema = DecisionSchema({"noop": None, **{t: TOOLS[t].schema(self.ctx) for t in writes}})
         self._lock = asyncio.Lock()  # one step at a time per agent: daily limits stay exact
 
     @property
@@ -79,21 +81,28 @@ class Agent:
             with t.stage("observe"):
                 observation = await observe(self.ctx)
                 memories = await self.memory.recall(json.dumps(observation), self.spec.memory.recall) if self.memory else []
-            messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.addresses), memories)
-            if self.spec.mode == "tools":
-                digest = inputs_hash(self.spec, observation, memories)
-                return await self._remember(await tool_mode_step(self, observation, messages, digest, started, t))
+            messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.names), memories)
+            digest = inputs_hash(self.spec, observation, memories)
             with t.stage("plan"):
                 try:
-                    out = await self.model.decide(messages, self.schema.json_schema())
+                    if self.spec.mode == "tools":
+                        plan = await plan_with_tools(self.model, self.ctx, messages)
+                    else:
+                        out = await self.model.decide(messages, self.schema.json_schema())
                 except ModelUnavailable as e:
                     await self.store.create(self.name, status="error", started_at=started, observation=observation, error=str(e), timings=t.stages)
                     raise
-            t.stages["model"] = out.seconds  # the server round trip inside "plan"
             prompt = "\n\n".join(str(m.content) for m in messages)
-            rec = await self.store.create(
-                self.name, started_at=started, observation=observation, inputs_hash=inputs_hash(self.spec, observation, memories), prompt=prompt,
-                model_id=out.model_id, model_name=out.model_name, sampling=out.sampling, output=out.text)
+            base = dict(started_at=started, observation=observation, inputs_hash=digest, prompt=prompt,
+                        model_id=await self.model.model_id(), model_name=self.model.name, sampling=self.model.sampling.as_dict())
+            if self.spec.mode == "tools":
+                await self.store.note_model(base["model_id"], await self.model.preimage())
+                rec = await self.store.create(self.name, output=plan.output, **base)
+                if plan.decision is None:
+                    return await self._remember(await self.store.update(rec, status="error", error=plan.error, timings=t.stages))
+                return await self._remember(await self._execute(plan.decision, rec, t))
+            t.stages["model"] = out.seconds  # the server round trip inside "plan"
+            rec = await self.store.create(self.name, output=out.text, **{**base, "model_id": out.model_id, "model_name": out.model_name, "sampling": out.sampling})
             await self.store.record_request(rec, as_dicts(messages), self.schema.json_schema(), out.preimage)
             try:
                 decision = self.schema.parse(out.value)
@@ -126,13 +135,19 @@ class Agent:
             verdict = self.guard.check_tool(decision)
             if verdict is None:
                 try:
-                    intent = await WRITE_TOOLS[decision.action][1](self.ctx, decision)
-                except ToolInputError as e:
-                    verdict = Verdict.refuse("input", str(e))
-                else:
+                    intent = await TOOLS[decision.action].build(self.ctx, decision.args)  # type: ignore[misc]
                     verdict = await self.guard.check(decision, intent)
+                except ToolInputError as e:
+                    verdict = Verdict.refuse(e.rule, str(e))
+                except (ValueError, TypeError, ArithmeticError) as e:  # e.g. web3 refusing to encode a value
+                    verdict = Verdict.refuse("input", f"{decision.action}: {type(e).__name__}: {str(e)[:200]}")
+                except ConciliumError as e:  # the chain did not answer: recorded, then raised
+                    await self.store.update(rec, status="error", error=str(e), timings=t.stages)
+                    raise
         if intent is not None:
-            await self.store.update(rec, summary=intent.summary, value_wei=intent.value_wei, token=intent.token, token_amount=intent.token_amount)
+            await self.store.update(rec, summary=intent.summary, value_wei=intent.value_wei)
+        if verdict.flows:
+            await self.store.update(rec, flows=verdict.flows, ledger=verdict.spend.as_json())
         if not verdict.allowed:
             log.info("refused", extra={"agent": self.name, "rule": verdict.rule})
             return await self.store.update(rec, status="refused", rule=verdict.rule, verdict=verdict.reason, timings=t.stages)
@@ -143,9 +158,7 @@ class Agent:
         return await self.store.update(rec, timings=t.stages)
 
     async def _act(self, intent: TxIntent, verdict: Verdict, rec: StepRecord) -> StepRecord:
-        fees = await self.chain.fees(cap=self.spec.policy.max_gas_price)
-        gas = verdict.gas or int(await self.chain.w3.eth.estimate_gas({"from": self.wallet.address, **intent.tx()}))
-        tx = {**intent.tx(), "gas": int(gas * 1.25) + 10_000, **fees.as_tx()}
+        tx = await self.chain.prepare(intent.tx(), self.wallet.address, verdict.gas, fee_cap=self.spec.policy.max_gas_price)
 
         async def record_signed(st: SignedTx) -> None:
             await self.store.update(rec, status="signed", tx_hash=st.hash, nonce=st.nonce, sender=st.sender, raw_tx=st.raw)
@@ -162,9 +175,16 @@ class Agent:
         return await self._record_receipt(rec, await self.chain.wait(signed.hash))
 
     async def _record_receipt(self, rec: StepRecord, receipt) -> StepRecord:
+        """The outcome, and the flows the receipt shows: the ledger counts what was sent."""
         status = "confirmed" if receipt["status"] == 1 else "reverted"
         log.info("transaction settled", extra={"agent": self.name, "tx": rec.tx_hash, "status": status})
-        return await self.store.update(rec, status=status, block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"])
+        flows = Flows()
+        if status == "confirmed":
+            tx = await self.chain.w3.eth.get_transaction(receipt["transactionHash"])
+            flows = flows_from_logs(receipt["logs"], self.wallet.address, int(tx["value"]), tx["to"])
+        spend = spend_of(flows, await allowances_before(self.ctx, flows, receipt["blockNumber"] - 1))
+        return await self.store.update(rec, status=status, block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"],
+                                       flows=flows.as_list(), ledger=spend.as_json())
 
     # ------------------------------------------------------------------ recovery
 

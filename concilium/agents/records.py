@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Float, Integer, String, Text, select
@@ -47,6 +46,8 @@ class StepRecord(Base):
     value_wei: Mapped[str] = mapped_column(String(80), default="0")
     token: Mapped[str | None] = mapped_column(String(64))
     token_amount: Mapped[str] = mapped_column(String(80), default="0")
+    flows: Mapped[str | None] = mapped_column(Text)  # the wallet's asset flows: simulated, then from the receipt
+    ledger: Mapped[str | None] = mapped_column(Text)  # what counts towards daily limits (tools/ledger.py)
     sender: Mapped[str | None] = mapped_column(String(42))
     nonce: Mapped[int | None] = mapped_column(Integer)
     tx_hash: Mapped[str | None] = mapped_column(String(66), index=True)
@@ -58,7 +59,7 @@ class StepRecord(Base):
 
     def as_dict(self) -> dict[str, Any]:
         out = {c.name: getattr(self, c.name) for c in self.__table__.columns}
-        for k in ("observation", "sampling", "args", "timings"):
+        for k in ("observation", "sampling", "args", "timings", "flows", "ledger"):
             if out[k]:
                 out[k] = json.loads(out[k])
         return out
@@ -106,7 +107,7 @@ class StateStore(Database, ModelIdLedger):
     @staticmethod
     def _assign(rec: StepRecord, fields: dict[str, Any]) -> None:
         for k, v in fields.items():
-            if k in ("observation", "sampling", "args", "timings"):
+            if k in ("observation", "sampling", "args", "timings", "flows", "ledger"):
                 v = _json(v)
             elif k in ("value_wei", "token_amount"):
                 v = str(v)
@@ -148,18 +149,18 @@ class StateStore(Database, ModelIdLedger):
             return list(rows)
 
     async def spent_since(self, agent: str, since: float) -> "Spend":
-        from concilium.tools.guard import Spend  # here, not at the top: reading the trail needs no web3
+        """What the agent's transactions since `since` sent and granted: from receipts once
+        mined, from the simulation while in flight; refused, reverted and dropped count nothing."""
+        from concilium.tools.ledger import Spend  # here, not at the top: reading the trail needs no web3
 
         await self.init()
         async with self.sessions() as s:
-            rows = await s.execute(select(StepRecord.value_wei, StepRecord.token, StepRecord.token_amount).where(
+            rows = await s.scalars(select(StepRecord.ledger).where(
                 StepRecord.agent == agent, StepRecord.created_at >= since, StepRecord.status.in_(SPENDING)))
-            wei, tokens = 0, {}
-            for value, token, amount in rows:
-                wei += int(value or 0)
-                if token:
-                    tokens[token] = tokens.get(token, Decimal(0)) + Decimal(amount or "0")
-            return Spend(wei, tokens)
+            total = Spend()
+            for ledger in rows:
+                total = total.plus(Spend.from_json(json.loads(ledger) if ledger else None))
+            return total
 
     async def recent(self, agent: str | None = None, limit: int = 50) -> list[StepRecord]:
         await self.init()

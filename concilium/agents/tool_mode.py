@@ -1,14 +1,14 @@
 """Tool-calling mode (`mode: tools`), for larger models: LangChain's `create_agent` loop with
-the agent's tools. The model may read chain state through read tools as it likes; a write tool
-call becomes a Decision that goes through exactly the guard -> act -> record path of structured
-mode, and ends the step, as does `finish`.
+the agent's tools. The model may read chain state through read tools as it likes; the first
+write tool call (or `finish`) ends the loop and becomes the plan's `Decision`, which the agent
+then runs through exactly the guard -> act -> record path of structured mode.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import openai
 from langchain.agents import create_agent
@@ -17,14 +17,11 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import GraphRecursionError
 
-from concilium.agents.records import StepRecord
 from concilium.errors import ModelUnavailable
 from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision
+from concilium.tools.context import ToolContext
 from concilium.tools.langchain import langchain_tools
-
-if TYPE_CHECKING:
-    from concilium.agents.agent import Agent, Timings
 
 MAX_MODEL_CALLS = 6
 
@@ -65,39 +62,35 @@ def _as_text(m):
     return m
 
 
-async def tool_mode_step(agent: "Agent", observation: dict, messages: list, inputs_hash: str, started: float,
-                         t: "Timings") -> StepRecord:
-    model_id = await agent.model.model_id()
-    await agent.store.note_model(model_id, await agent.model.preimage())
-    base = {"started_at": started, "observation": observation, "inputs_hash": inputs_hash, "model_id": model_id,
-            "model_name": agent.model.name, "sampling": agent.model.sampling.as_dict(),
-            "prompt": "\n\n".join(str(m.content) for m in messages)}
-    records: list[StepRecord] = []
+@dataclass(frozen=True)
+class ToolPlan:
+    decision: Decision | None  # None: the loop ended without deciding (see error)
+    output: str  # what the model chose, for the record
+    error: str | None = None
+
+
+async def plan_with_tools(model: ModelClient, ctx: ToolContext, messages: list) -> ToolPlan:
+    decided: list[Decision] = []
 
     async def on_write(decision: Decision) -> str:
-        rec = await agent.store.create(agent.name, output=decision.model_dump_json(), **base)
-        rec = await agent._execute(decision, rec, t)
-        records.append(rec)
-        return rec.status + (f" by rule {rec.rule}: {rec.verdict}" if rec.rule else f" {rec.tx_hash or ''}")
+        decided.append(decision)
+        return "decided"
 
     async def on_finish(reason: str) -> str:
-        rec = await agent.store.create(agent.name, output=json.dumps({"finish": reason}), **base)
-        records.append(await agent.store.update(rec, action="noop", reason=reason, status="noop", timings=t.stages))
+        decided.append(Decision(action="noop", reason=reason))
         return "done"
 
-    graph = create_agent(agent.model.chat, langchain_tools(agent.ctx, on_write, on_finish),
+    graph = create_agent(model.chat, langchain_tools(ctx, on_write, on_finish),
                          system_prompt=str(messages[0].content) + "\nCall finish when nothing needs doing.",
-                         middleware=[GuidedToolCalls(agent.model)])
+                         middleware=[GuidedToolCalls(model)])
     error = None
-    with t.stage("plan"):
-        try:
-            await graph.ainvoke({"messages": [messages[1]]}, config={"recursion_limit": 2 * MAX_MODEL_CALLS + 1})
-        except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as e:
-            await agent.store.create(agent.name, status="error", error=f"model server did not answer: {type(e).__name__}", **base)
-            raise ModelUnavailable(f"model server at {agent.model.url} did not answer ({type(e).__name__}); is vLLM running?") from None
-        except GraphRecursionError:
-            error = f"the model made {MAX_MODEL_CALLS} calls without deciding"
-    if records:
-        return await agent.store.update(records[-1], timings=t.stages)
-    rec = await agent.store.create(agent.name, **base)
-    return await agent.store.update(rec, status="error", error=error or "the model ended without calling a tool", timings=t.stages)
+    try:
+        await graph.ainvoke({"messages": [messages[1]]}, config={"recursion_limit": 2 * MAX_MODEL_CALLS + 1})
+    except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as e:
+        raise ModelUnavailable(f"model server at {model.url} did not answer ({type(e).__name__}); is vLLM running?") from None
+    except GraphRecursionError:
+        error = f"the model made {MAX_MODEL_CALLS} calls without deciding"
+    if not decided:
+        return ToolPlan(None, "", error or "the model ended without calling a tool")
+    d = decided[0]
+    return ToolPlan(d, json.dumps({"finish": d.reason} if d.action == "noop" else d.model_dump(), default=str))

@@ -20,7 +20,8 @@ from concilium.chain.fees import Fees, suggest_fees
 from concilium.chain.nonces import NonceManager
 from concilium.chain.receipts import receipt_if_mined, wait_for_receipt
 from concilium.chain.rpc import connect
-from concilium.chain.simulate import Simulation, simulate
+from concilium.chain.prepare import prepare
+from concilium.chain.simulate import Simulation, Simulator, call_only
 from concilium.chain.wallets import Wallet
 from concilium.errors import ChainError, TxRejected
 
@@ -40,6 +41,7 @@ class ChainClient:
         self.confirmations = confirmations
         self.receipt_timeout = receipt_timeout
         self._chain_id: int | None = None
+        self.simulator = Simulator(self.w3)
 
     async def chain_id(self) -> int:
         if self._chain_id is None:
@@ -53,7 +55,16 @@ class ChainClient:
         return await suggest_fees(self.w3, cap)
 
     async def simulate(self, tx: dict) -> Simulation:
-        return await simulate(self.w3, tx)
+        """Plain dry run (eth_call + estimate): reverts and gas, no effects."""
+        return await call_only(self.w3, tx)
+
+    async def simulate_effects(self, tx: dict) -> Simulation:
+        """The exact transaction traced (eth_simulateV1 or debug_traceCall): reverts, gas, logs."""
+        return await self.simulator.run(tx)
+
+    async def prepare(self, tx: dict, sender: str, gas_used: int | None = None, fee_cap: int | None = None,
+                      extra: int | None = None) -> dict:
+        return await prepare(self.w3, tx, sender, gas_used, fee_cap, **({} if extra is None else {"extra": extra}))
 
     async def send(self, wallet: Wallet, tx: dict, before_broadcast: Callable[[SignedTx], Awaitable[None]] | None = None) -> SignedTx:
         """Fill chain id and nonce, sign, let the caller record, broadcast."""
@@ -72,8 +83,7 @@ class ChainClient:
         sim = await self.simulate({"from": wallet.address, **tx})
         if not sim.ok:
             raise ChainError(f"{what} would fail: {sim.error}")
-        fees = await self.fees()
-        signed = await self.send(wallet, {**tx, "gas": int(sim.gas * 1.25) + 10_000, **fees.as_tx()})
+        signed = await self.send(wallet, await self.prepare(tx, wallet.address, sim.gas))
         receipt = await self.wait(signed.hash)
         if receipt["status"] != 1:
             raise ChainError(f"{what} reverted (tx {signed.hash})")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from web3 import AsyncWeb3
+if TYPE_CHECKING:
+    from web3 import AsyncWeb3
 
 
 @dataclass(frozen=True)

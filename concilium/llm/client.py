@@ -20,6 +20,7 @@ from langchain_openai import ChatOpenAI
 
 from concilium.errors import ModelRefused, ModelUnavailable
 from concilium.llm.provenance import derive_weights_digest, model_id_of, preimage
+from concilium.llm.sanitize import KNOWN, neutralise_messages
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ModelClient:
     sampling: Sampling = field(default_factory=Sampling)
     timeout: float = 120.0
     weights_digest: str | None = None
+    control_tokens: frozenset[str] = KNOWN  # made inert in every message (llm/sanitize.py)
     _engine: str | None = None
     _derived: bool = False  # the weights digest was looked up (for servers we did not start)
 
@@ -95,7 +97,7 @@ class ModelClient:
         model_id = model_id_of(pre)
         start = time.perf_counter()
         try:
-            msg = await self.chat.ainvoke(messages, response_format=response_format)
+            msg = await self.chat.ainvoke(neutralise_messages(messages, self.control_tokens), response_format=response_format)
         except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as e:
             self._engine = None  # re-probe next time: the server may come back as a new version
             raise ModelUnavailable(f"model server at {self.url} did not answer ({type(e).__name__}); is vLLM running?") from None

@@ -406,14 +406,14 @@ class OracleNode:
         if not sim.ok:
             await self.store.update(rnd, note=f"fulfil would fail: {sim.error}")
             return
-        fees = await self.chain.fees()
+        prepared = await self.chain.prepare(tx, self.address, sim.gas, extra=50_000)  # the consumer's callback varies
 
         async def record(st: SignedTx) -> None:
             await self.store.update(rnd, status="submitted", submit_tx=st.hash, submit_raw=st.raw, submit_nonce=st.nonce,
                                     peer_answers=self._peer_record(rid))
 
         try:
-            signed = await self.chain.send(self.wallet, {**tx, "gas": int(sim.gas * 1.3) + 50_000, **fees.as_tx()}, before_broadcast=record)
+            signed = await self.chain.send(self.wallet, prepared, before_broadcast=record)
         except ConciliumError as e:
             await self.store.update(rnd, note=f"submit failed: {e}")
             return

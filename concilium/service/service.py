@@ -21,15 +21,12 @@ from typing import AsyncIterator
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from concilium.agents.agent import Agent
 from concilium.agents.records import StepRecord
 from concilium.errors import ConciliumError, SpecError
 from concilium.runtime import Runtime
 from concilium.service.metrics import ServiceMetrics
-from concilium.service.triggers import on_blocks, on_event
 from concilium.spec import Spec, load_spec
 from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.process import Progress
@@ -46,11 +43,6 @@ async def run_scheduled_step(service_key: str, agent: str) -> None:
             await service.run_step(agent, reason="schedule")
         except asyncio.CancelledError:
             pass  # the scheduler is shutting down; the step itself runs on and stop() waits for it
-
-
-def cron_trigger(expr: str, jitter: int | None = None) -> CronTrigger:
-    minute, hour, day, month, day_of_week = expr.split()
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week, jitter=jitter)
 
 
 @dataclass
@@ -139,13 +131,13 @@ class AgentService:
         name, s = agent.name, agent.spec.schedule
         st = self.status.setdefault(name, AgentStatus(name))
         job_id = f"agent:{name}"
-        if s.every is not None or s.cron is not None:
-            jitter = int(s.jitter) if s.jitter else None
-            trigger = IntervalTrigger(seconds=s.every, jitter=jitter) if s.every is not None else cron_trigger(s.cron, jitter)
-            st.schedule = f"every {s.every:g} s" if s.every is not None else f"cron {s.cron}"
+        trigger = s.entry
+        st.schedule = trigger.describe(s.options)
+        if trigger.job is not None:
+            job_trigger = trigger.job(s.options, int(s.jitter) if s.jitter else None)
             job = self.scheduler.get_job(job_id)
-            if job is None or str(job.trigger) != str(trigger):  # unchanged jobs keep their next run: the schedule resumes
-                self.scheduler.add_job(run_scheduled_step, trigger, args=[self.key, name], id=job_id, replace_existing=True)
+            if job is None or str(job.trigger) != str(job_trigger):  # unchanged jobs keep their next run: the schedule resumes
+                self.scheduler.add_job(run_scheduled_step, job_trigger, args=[self.key, name], id=job_id, replace_existing=True)
             job = self.scheduler.get_job(job_id)
             st.paused = job.next_run_time is None
         else:
@@ -155,15 +147,7 @@ class AgentService:
             async def fire(reason: str) -> None:
                 await self.run_step(name, reason=reason)
 
-            if s.on_block is not None:
-                st.schedule = f"every {s.on_block} block(s)"
-                coro = on_blocks(agent.chain.w3, s.on_block, fire)
-            else:
-                ev = s.on_event
-                st.schedule = f"on {ev.contract}.{ev.event}"
-                coro = on_event(agent.ctx.contracts[ev.contract].handle, ev.event, ev.where,
-                                lambda v: agent.ctx.addresses.get(v, v) if isinstance(v, str) else v, fire)
-            self._triggers[name] = asyncio.create_task(coro)
+            self._triggers[name] = asyncio.create_task(trigger.watch(agent, s.options, fire))
 
     def _unschedule(self, name: str) -> None:
         if self.scheduler.get_job(f"agent:{name}"):

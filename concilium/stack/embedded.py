@@ -10,7 +10,7 @@ from pathlib import Path
 
 from concilium.stack.anvil import Anvil
 from concilium.stack.bundled import BundledModel, bundled, canonical, is_bundled
-from concilium.stack.model import prepare_bundled_model, weights_digest
+from concilium.stack.model import prepare_bundled_model, prepared_model_dir, weights_digest
 from concilium.stack.process import Progress
 from concilium.stack.vllm_server import VLLMServer
 
@@ -19,6 +19,7 @@ from concilium.stack.vllm_server import VLLMServer
 class ExternalServer:
     url: str
     served_name: str
+    model: str | None = None  # its model dir when known (for the tokenizer's control tokens)
 
     def stop(self) -> None:  # not ours to stop
         pass
@@ -79,7 +80,8 @@ class EmbeddedStack:
     def attach(self, serve: str, url: str, served_name: str, digest: str | None = None) -> None:
         """Use an already running server for `serve` instead of starting one."""
         serve = canonical(serve)
-        self._servers[serve] = ExternalServer(url, served_name)  # type: ignore[assignment]
+        model = str(prepared_model_dir(self.cache_dir, bundled(serve))) if is_bundled(serve) else serve
+        self._servers[serve] = ExternalServer(url, served_name, model)  # type: ignore[assignment]
         if digest:
             self._digests[serve] = digest
 
