@@ -63,7 +63,7 @@ async def raw_rate(service: AgentService, rounds: int) -> float:
     jobs = []
     for a in agents:
         obs = await observe(a.ctx)
-        jobs.append((a, build_messages(a.spec, obs, list(a.schema.actions), sorted(a.ctx.addresses)), a.schema.json_schema()))
+        jobs.append((a, build_messages(a.spec, obs, a.schema.menu(), sorted(a.ctx.addresses)), a.schema.json_schema()))
 
     async def one(a, msgs, schema) -> None:
         for _ in range(rounds):

@@ -51,6 +51,12 @@ class Timings:
             self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - start
 
 
+def decision_schema(ctx: ToolContext) -> DecisionSchema:
+    """noop plus the agent's write tools, each with its argument schema and reason codes."""
+    writes = [t for t in ctx.agent.tools if t in WRITE_TOOLS]
+    return DecisionSchema({"noop": None, **{t: WRITE_TOOLS[t][0](ctx) for t in writes}})
+
+
 class Agent:
     def __init__(self, spec: Spec, agent: AgentSpec, chain: ChainClient, model: ModelClient,
                  wallets: dict[str, Wallet], store: StateStore, memory: AgentMemory | None = None):
@@ -62,8 +68,7 @@ class Agent:
         self.store = store
         self.ctx = ToolContext.build(spec, agent, chain, wallets)
         self.guard = PolicyGuard(self.ctx, store)
-        writes = [t for t in agent.tools if t in WRITE_TOOLS]
-        self.schema = DecisionSchema({"noop": None, **{t: WRITE_TOOLS[t][0](self.ctx) for t in writes}})
+        self.schema = decision_schema(self.ctx)
         self._lock = asyncio.Lock()  # one step at a time per agent: daily limits stay exact
 
     @property
@@ -79,7 +84,7 @@ class Agent:
             with t.stage("observe"):
                 observation = await observe(self.ctx)
                 memories = await self.memory.recall(json.dumps(observation), self.spec.memory.recall) if self.memory else []
-            messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.addresses), memories)
+            messages = build_messages(self.spec, observation, self.schema.menu(), sorted(self.ctx.addresses), memories)
             if self.spec.mode == "tools":
                 digest = inputs_hash(self.spec, observation, memories)
                 return await self._remember(await tool_mode_step(self, observation, messages, digest, started, t))
