@@ -11,7 +11,7 @@ from this CPU's features, beside the alternatives named with --variants):
 - free text at the same token count (no schema), one-at-a-time and 32 concurrent: what guided
   decoding costs.
 
-    .venv/bin/python benchmarks/serving.py [--variants chosen,fp32,bf16,compiled,iomp] [--no-cold]
+    .venv/bin/python benchmarks/serving.py [--variants chosen,fp32,compiled,all_cores,one_process,...] [--no-cold]
 
 The machine may be shared: compare figures within one run, not across runs.
 """
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _scenarios  # noqa: E402
@@ -51,6 +53,9 @@ def variant(name: str) -> ServingSettings:
         "bf16": dataclasses.replace(chosen, dtype="bfloat16"),
         "compiled": dataclasses.replace(chosen, eager=False),
         "iomp": cpu_settings(preload_iomp=True),
+        "all_cores": dataclasses.replace(chosen, reserved_cpus=0),
+        "one_process": dataclasses.replace(chosen, single_process=True),
+        "one_process_all_cores": dataclasses.replace(chosen, single_process=True, reserved_cpus=0),
     }[name]
 
 
@@ -130,6 +135,20 @@ async def throughput(url: str, work: Workload) -> dict:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time the server's processes spent getting ready: on a shared machine the wall time
+    mostly measures the neighbours, this does not."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return round(total, 1)
+
+
 async def measure(name: str, settings: ServingSettings, model_dir: Path, work: Workload, cold: bool, state: Path) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="vllm-cache-", dir=state))
     res: dict = {"settings": settings.describe()}
@@ -142,6 +161,7 @@ async def measure(name: str, settings: ServingSettings, model_dir: Path, work: W
         try:
             await server.start(log)
             res[f"ready_s_{which}"] = round(server.ready_seconds or 0, 1)
+            res[f"ready_cpu_s_{which}"] = cpu_seconds(server.process.proc.pid)
             if which == "warm":
                 res["decisions"] = await throughput(server.url, work)
         except ConciliumError as e:
@@ -162,13 +182,16 @@ async def main(names: list[str], cold: bool) -> dict:
     out: dict = {"benchmark": "serving", "model": BUNDLED_NAME, "cpu": {"kind": f.kind, "native_bf16": f.native_bf16, "cores": f.cores},
                  "model_preparation_s": round(prep, 1), "concurrency_requests": LEVELS, "variants": {}}
     for name in names:
+        load0 = os.getloadavg()[0]
         out["variants"][name] = await measure(name, variant(name), model_dir, work, cold, state)
+        out["variants"][name]["load_average_1min"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
+        print(json.dumps({name: out["variants"][name]}), file=sys.stderr)  # partial results as they come
     return out
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--variants", default="chosen", help="comma-separated: chosen, fp32, bf16, compiled, iomp")
+    ap.add_argument("--variants", default="chosen", help="comma-separated: chosen, fp32, bf16, compiled, iomp, all_cores, one_process, one_process_all_cores")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold start (use the machine-wide cache)")
     a = ap.parse_args()
     try:

@@ -71,20 +71,35 @@ def iomp_library() -> Path | None:
 
 @dataclass(frozen=True)
 class ServingSettings:
+    """`reserved_cpus`: cores vLLM keeps free of compute threads for its scheduler (vLLM's own
+    default on x86 is 1: on 2 cores, half the machine). `single_process`: engine and worker in
+    the API server's process (one torch import instead of three at start-up)."""
+
     dtype: str = "bfloat16"
     eager: bool = False
     preload: tuple[str, ...] = field(default_factory=tuple)
+    reserved_cpus: int | None = None
+    single_process: bool = False
 
     def args(self) -> list[str]:
-        return ["--dtype", self.dtype, *(["--enforce-eager"] if self.eager else [])]
+        return ["--dtype", self.dtype, *(["--enforce-eager"] if self.eager else []),
+                *(["--distributed-executor-backend", "uni"] if self.single_process else [])]
 
     def env(self) -> dict[str, str]:
-        if not self.preload:
-            return {}
-        return {"LD_PRELOAD": ":".join([*self.preload, *filter(None, [os.environ.get("LD_PRELOAD")])])}
+        env = {}
+        if self.preload:
+            env["LD_PRELOAD"] = ":".join([*self.preload, *filter(None, [os.environ.get("LD_PRELOAD")])])
+        if self.reserved_cpus is not None:
+            env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.reserved_cpus)
+        if self.single_process:
+            env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        return env
 
     def describe(self) -> str:
-        return f"{self.dtype}, {'eager' if self.eager else 'compiled'}" + (", iomp preloaded" if self.preload else "")
+        return ", ".join([self.dtype, "eager" if self.eager else "compiled",
+                          *(["iomp preloaded"] if self.preload else []),
+                          *([f"{self.reserved_cpus} reserved cpus"] if self.reserved_cpus is not None else []),
+                          *(["single process"] if self.single_process else [])])
 
 
 def cpu_settings(features: CpuFeatures | None = None, preload_iomp: bool = False) -> ServingSettings:
