@@ -115,3 +115,12 @@ async def test_bundled_model_decides_with_a_declared_reason_code(vllm):
                                ("user", '{"balance of hot_wallet": "1 ETH"}')], s.json_schema())
     d = s.parse(out.value)
     assert d.reason_code in s.codes(d.action)
+
+
+async def test_bundled_model_is_the_trained_model_not_random_weights(vllm):
+    """The prepared weights once were the random init (the GGUF tensors were never loaded):
+    every reason read like ' Maur Maur Maur'. A trained model knows this much."""
+    client = ModelClient(vllm.url, BUNDLED_NAME)
+    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}
+    out = await client.decide([("user", "What is the capital of France? Answer in JSON.")], schema)
+    assert "paris" in out.value["city"].lower()
