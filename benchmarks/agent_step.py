@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
 
 from concilium.chain.client import ChainClient  # noqa: E402
 from concilium.chain.deploy import deploy  # noqa: E402
@@ -112,7 +115,7 @@ async def main(steps: int, n_agents: int, vllm_url: str | None) -> dict:
         stack.stop()
 
     if not rows:
-        return {"benchmark": "agent_step", "error": "no step completed", "failures": failures[:5]}
+        return {"benchmark": "agent_step", "error": "no step completed", "failures": sorted(set(failures))[:3]}
 
     def med(key: str) -> float:
         return round(statistics.median(r.get(key, 0.0) for r in rows) * 1000, 2)
@@ -155,9 +158,4 @@ if __name__ == "__main__":
     ap.add_argument("--agents", type=int, default=16)
     ap.add_argument("--vllm-url", default=os.environ.get("CONCILIUM_BENCH_VLLM_URL"))
     a = ap.parse_args()
-    try:
-        result = asyncio.run(main(a.steps, a.agents, a.vllm_url))
-    except (ConciliumError, OSError) as e:
-        result = {"benchmark": "agent_step", "error": f"{type(e).__name__}: {e}".splitlines()[0]}
-    print(json.dumps(result, indent=2))
-    sys.exit(1 if "error" in result else 0)
+    emit("agent_step", main(a.steps, a.agents, a.vllm_url))

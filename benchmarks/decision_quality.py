@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _scenarios  # noqa: E402
+from _report import emit  # noqa: E402
 
 from concilium.errors import ConciliumError  # noqa: E402
 from concilium.llm.client import ModelClient  # noqa: E402
@@ -94,10 +95,7 @@ if __name__ == "__main__":
     ap.add_argument("--model", action="append", default=[], help="NAME=URL of a served model (repeatable)")
     ap.add_argument("--layouts", default=",".join(LAYOUTS))
     a = ap.parse_args()
-    try:
-        models = dict(m.split("=", 1) for m in a.model)
-        result = asyncio.run(main(models, a.layouts.split(",")))
-    except (ConciliumError, ValueError, OSError) as e:
-        result = {"benchmark": "decision_quality", "error": f"{type(e).__name__}: {e}".splitlines()[0]}
-    print(json.dumps(result, indent=2))
-    sys.exit(1 if "error" in result else 0)
+    bad = [m for m in a.model if "=" not in m]
+    if bad:
+        ap.error(f"--model wants NAME=URL, got {bad[0]!r}")
+    emit("decision_quality", main(dict(m.split("=", 1) for m in a.model), a.layouts.split(",")))

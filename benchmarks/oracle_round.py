@@ -15,8 +15,6 @@ of 7) and per answer kind:
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import statistics
 import sys
@@ -25,6 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
 
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
@@ -108,4 +109,4 @@ if __name__ == "__main__":
     ap.add_argument("--vllm-url", default=os.environ.get("CONCILIUM_BENCH_VLLM_URL"))
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(main(a.vllm_url, a.rounds)), indent=2))
+    emit("oracle_round", main(a.vllm_url, a.rounds))

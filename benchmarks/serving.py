@@ -34,6 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _scenarios  # noqa: E402
+from _report import emit  # noqa: E402
 
 from concilium.errors import ConciliumError  # noqa: E402
 from concilium.llm.client import ModelClient  # noqa: E402
@@ -43,6 +44,7 @@ from concilium.stack.model import BUNDLED_NAME, prepare_bundled_model  # noqa: E
 from concilium.stack.vllm_server import VLLMServer  # noqa: E402
 
 LEVELS = {1: 6, 8: 16, 32: 64}  # concurrency -> requests measured
+VARIANTS = ("chosen", "fp32", "bf16", "compiled", "iomp", "all_cores", "one_process", "one_process_all_cores")
 
 
 def variant(name: str) -> ServingSettings:
@@ -194,9 +196,7 @@ if __name__ == "__main__":
     ap.add_argument("--variants", default="chosen", help="comma-separated: chosen, fp32, bf16, compiled, iomp, all_cores, one_process, one_process_all_cores")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold start (use the machine-wide cache)")
     a = ap.parse_args()
-    try:
-        result = asyncio.run(main(a.variants.split(","), not a.no_cold))
-    except (ConciliumError, KeyError, OSError) as e:
-        result = {"benchmark": "serving", "error": f"{type(e).__name__}: {e}".splitlines()[0]}
-    print(json.dumps(result, indent=2))
-    sys.exit(1 if "error" in result else 0)
+    unknown = [v for v in a.variants.split(",") if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
+    emit("serving", main(a.variants.split(","), not a.no_cold))
