@@ -77,9 +77,13 @@ async def test_queued_requests_do_not_time_out_when_each_is_served_in_time(vllm)
     one = max([(await probe.decide(messages, schema)).seconds for _ in range(2)])
     client = ModelClient(vllm.url, BUNDLED_NAME, timeout=max(3 * one, 2.0))
     gate = limit_for(client.url, client.timeout)
+    saved = gate.ceiling, gate.limit
     gate.ceiling = gate.limit = 1  # a server that takes one request at a time
     t0 = time.perf_counter()
-    outs = await asyncio.gather(*(client.decide(messages, schema) for _ in range(6)))
+    try:
+        outs = await asyncio.gather(*(client.decide(messages, schema) for _ in range(6)))
+    finally:
+        gate.ceiling, gate.limit = saved  # the limit is shared with every client of this server
     assert all(o.value.get("action") == "noop" for o in outs)
     assert time.perf_counter() - t0 > client.timeout  # the queue took longer than any one timeout
 
