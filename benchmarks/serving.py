@@ -39,7 +39,8 @@ from _report import emit  # noqa: E402
 from concilium.errors import ConciliumError  # noqa: E402
 from concilium.llm.client import ModelClient  # noqa: E402
 from concilium.stack.cpu import ServingSettings, cpu_features, cpu_settings  # noqa: E402
-from concilium.stack.embedded import bundled_tool_args, default_cache_dir  # noqa: E402
+from concilium.stack.bundled import bundled  # noqa: E402
+from concilium.stack.embedded import bundled_serve_args, default_cache_dir  # noqa: E402
 from concilium.stack.model import BUNDLED_NAME, prepare_bundled_model  # noqa: E402
 from concilium.stack.vllm_server import VLLMServer  # noqa: E402
 
@@ -159,7 +160,7 @@ async def measure(name: str, settings: ServingSettings, model_dir: Path, work: W
     if not cold:  # "warm" without a cold start here: the machine-wide cache of this setting
         cache = default_cache_dir() / "vllm"
     for which in starts:
-        server = VLLMServer(str(model_dir), BUNDLED_NAME, state, extra_args=bundled_tool_args(), settings=settings, cache_root=cache)
+        server = VLLMServer(str(model_dir), BUNDLED_NAME, state, extra_args=bundled_serve_args(bundled("bundled")), settings=settings, cache_root=cache)
         try:
             await server.start(log)
             res[f"ready_s_{which}"] = round(server.ready_seconds or 0, 1)

@@ -68,7 +68,7 @@ class EmbeddedStack:
                     path = await asyncio.to_thread(prepare_bundled_model, self.cache_dir, self.progress, entry)
                     self._digests[serve] = weights_digest(path)
                     server = VLLMServer(str(path), entry.served_name, self.state_dir, extra_args=bundled_serve_args(entry),
-                                        cache_root=self.cache_dir / \"vllm\")
+                                        cache_root=self.cache_dir / "vllm")
                 else:
                     server = VLLMServer(serve, serve, self.state_dir, cache_root=self.cache_dir / "vllm")
                     if Path(serve).is_dir():
