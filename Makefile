@@ -55,11 +55,11 @@ contracts: $(NODE_STAMP)
 check-contracts: $(NODE_STAMP)
 	node scripts/compile-contracts.js --check
 
+# every benchmark in benchmarks/ (files starting with _ are their shared helpers); each prints JSON
+BENCHMARKS := $(filter-out benchmarks/_%,$(wildcard benchmarks/*.py))
+
 bench: install
-	$(PY) benchmarks/agent_step.py
-	$(PY) benchmarks/oracle_round.py
-	$(PY) benchmarks/service_throughput.py
-	$(PY) benchmarks/committee_round.py
+	@set -e; for b in $(BENCHMARKS); do echo "==> $$b" >&2; $(PY) $$b; done
 
 clean:
 	rm -rf $(VENV) node_modules .concilium .pytest_cache

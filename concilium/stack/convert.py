@@ -1,7 +1,8 @@
 """GGUF -> Hugging Face safetensors directory, the conversions bundled models use.
 
-`via_transformers`: transformers builds the model from the GGUF config and fills it with
-`load_gguf_checkpoint` (SmolLM2). `gemma3`: every tensor read and dequantised with `gguf`
+`via_transformers`: transformers builds the model from the GGUF config, `load_gguf_checkpoint`
+dequantises the tensors and we load them into it, checking that every parameter is filled
+(SmolLM2; without that check the random init was saved once and served for days). `gemma3`: every tensor read and dequantised with `gguf`
 ourselves and mapped by name, because transformers' loader leaves Gemma 3's q_norm/k_norm at
 their zero init; llama.cpp stores Gemma's RMSNorm weights as (1 + w), so 1 is taken off again.
 Each conversion checks that every tensor of the GGUF lands in exactly one model parameter of the
@@ -36,7 +37,11 @@ def via_transformers(gguf: Path, out: Path, progress: Progress) -> None:
     config, tokenizer = _config_and_tokenizer(gguf)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     progress("dequantising the weights")
-    load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model)
+    # load_gguf_checkpoint only returns the tensors (transformers 5): load them, all of them
+    tensors = load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model)["tensors"]
+    missing, unexpected = model.load_state_dict({k: torch.as_tensor(v) for k, v in tensors.items()}, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:  # lm_head is tied to the embeddings
+        raise StackError(f"the GGUF {gguf.name} does not fit the model: missing {missing}, unexpected {unexpected}")
     model.tie_weights()
     progress("writing safetensors")
     model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)

@@ -68,9 +68,10 @@ class EmbeddedStack:
                     entry = bundled(serve)
                     path = await asyncio.to_thread(prepare_bundled_model, self.cache_dir, self.progress, entry)
                     self._digests[serve] = weights_digest(path)
-                    server = VLLMServer(str(path), entry.served_name, self.state_dir, extra_args=bundled_serve_args(entry))
+                    server = VLLMServer(str(path), entry.served_name, self.state_dir, extra_args=bundled_serve_args(entry),
+                                        cache_root=self.cache_dir / "vllm")
                 else:
-                    server = VLLMServer(serve, serve, self.state_dir)
+                    server = VLLMServer(serve, serve, self.state_dir, cache_root=self.cache_dir / "vllm")
                     if Path(serve).is_dir():
                         self._digests[serve] = await asyncio.to_thread(weights_digest, Path(serve))
                 await server.start(self.progress)

@@ -67,6 +67,19 @@ def joined_gguf(model: BundledModel, workdir: Path) -> Path:
     return path
 
 
+_FORMAT = 2  # 1: the "transformers" conversion saved the random init (the GGUF tensors were never loaded)
+
+
+def _prepared_format(out: Path, model: BundledModel) -> int | None:
+    """The marker's format; dirs of format 1 are prepared again, except those of conversions
+    that never had the bug."""
+    try:
+        found = json.loads((out / _DONE_MARKER).read_text()).get("format", 1)
+    except (OSError, ValueError):
+        return None
+    return _FORMAT if model.conversion != "transformers" else found
+
+
 def prepared_model_dir(cache_dir: Path, model: BundledModel | None = None) -> Path:
     return cache_dir / "models" / (model or bundled("bundled")).served_name
 
@@ -78,7 +91,7 @@ def prepare_bundled_model(cache_dir: Path, progress: Callable[[str], None] = lam
 
     model = model or bundled("bundled")
     out = prepared_model_dir(cache_dir, model)
-    if (out / _DONE_MARKER).exists():
+    if _prepared_format(out, model) == _FORMAT:
         return out
     progress(f"preparing the bundled model {model.served_name} (once per machine; 20 s to 5 min on 2 cores)")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +103,7 @@ def prepare_bundled_model(cache_dir: Path, progress: Callable[[str], None] = lam
         source = _sha256(gguf) if not model.gguf_sha256 else model.gguf_sha256
     digest = weights_digest(tmp)
     (tmp / _DONE_MARKER).write_text(json.dumps({"bundled": model.key, "source": [f for _, f in model.files],
-                                                "gguf_sha256": source, "weights_sha256": digest}))
+                                                "gguf_sha256": source, "weights_sha256": digest, "format": _FORMAT}))
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

