@@ -49,3 +49,11 @@ def test_morpho_shares_round_against_the_user():
 def test_wrap_and_unwrap_calldata():
     assert weth.wrap(A, 5).data == "0xd0e30db0" and weth.wrap(A, 5).value == 5
     assert weth.unwrap(A, 5).data == "0x2e1a7d4d" + "%064x" % 5 and weth.unwrap(A, 5).value == 0
+
+
+def test_mid_out_is_the_price_without_fee_or_impact():
+    r = uniswap_v2.Reserves("0x" + "00" * 20, reserve_a=100 * 10**18, reserve_b=300_000 * 10**6)
+    assert r.mid_out(10**18) == 3000 * 10**6
+    s = uniswap_v3.sqrt_price_x96(Fraction(3000), A, B, 18, 6)
+    assert abs(uniswap_v3.mid_out(s, A, B, 10**18) - 3000 * 10**6) <= 1
+    assert abs(uniswap_v3.mid_out(s, B, A, 3000 * 10**6) - 10**18) <= 10**6

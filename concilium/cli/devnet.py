@@ -22,13 +22,14 @@ def devnet(
     fund: list[str] = typer.Option([], help="an address to give 100,000 USDC and 100,000 DAI (repeatable; embedded: dev accounts 1-9)"),
     out: Path = typer.Option(Path(".concilium/devnet"), help="where devnet.json and devnet.env go"),
     eth_usd: int = typer.Option(3000, min=1, help="the starting WETH price in USDC (pools and the lending oracle)"),
+    pool_weth: int = typer.Option(1000, min=1, help="WETH in each Uniswap WETH/USDC pool (the deployer needs twice that in ETH)"),
 ) -> None:
     """Deploy WETH9, Uniswap v2 and v3 (seeded WETH/USDC pools), USDC, DAI and a Morpho Blue market."""
-    run(_devnet(rpc, dev_account, keystore, password_env, fund, out, eth_usd))
+    run(_devnet(rpc, dev_account, keystore, password_env, fund, out, eth_usd, pool_weth))
 
 
 async def _devnet(rpc: str | None, dev_account: int | None, keystore: Path | None, password_env: str | None,
-                  fund: list[str], out: Path, eth_usd: int) -> None:
+                  fund: list[str], out: Path, eth_usd: int, pool_weth: int) -> None:
     from eth_utils import is_address
 
     from concilium.chain.client import ChainClient
@@ -59,7 +60,7 @@ async def _devnet(rpc: str | None, dev_account: int | None, keystore: Path | Non
                 wallet = dev_wallet(dev_account or 0, "deployer")
             if rpc is None and not fund:
                 fund = [dev_wallet(i).address for i in range(10) if dev_wallet(i).address != wallet.address]
-            net = await deploy_devnet(chain, wallet, progress, fund=fund, eth_usd=eth_usd)
+            net = await deploy_devnet(chain, wallet, progress, fund=fund, eth_usd=eth_usd, pool_weth=pool_weth)
         finally:
             await chain.close()
         js, env = net.write(out)

@@ -40,6 +40,10 @@ class Reserves:
         """Mid price: units of b per unit of a."""
         return Fraction(self.reserve_b * 10**decimals_a, self.reserve_a * 10**decimals_b)
 
+    def mid_out(self, amount_in: int) -> int:
+        """What `amount_in` of a is worth in b at the mid price (no fee, no price impact)."""
+        return amount_in * self.reserve_b // self.reserve_a
+
 
 async def reserves(w3: AsyncWeb3, factory: str, a: str, b: str) -> Reserves | None:
     """The a/b pair's reserves, or None when no pair exists."""

@@ -39,6 +39,12 @@ def price_from_sqrt(sqrt_x96: int, a: str, b: str, decimals_a: int, decimals_b: 
     return raw * Fraction(10**decimals_a, 10**decimals_b)
 
 
+def mid_out(sqrt_x96: int, token_in: str, token_out: str, amount_in: int) -> int:
+    """What `amount_in` of token_in is worth in token_out at the pool's price (no fee, no impact)."""
+    raw = price_from_sqrt(sqrt_x96, token_in, token_out, 0, 0)  # base units of out per base unit of in
+    return int(amount_in * raw)
+
+
 def swap_exact_in(router: str, token_in: str, token_out: str, fee: int, amount_in: int, min_out: int,
                   recipient: str, deadline: int) -> Call:
     params = (to_checksum_address(token_in), to_checksum_address(token_out), fee, to_checksum_address(recipient),

@@ -56,6 +56,8 @@ class Devnet:
     uniswap_v3_quoter: str
     uniswap_v3_positions: str
     uniswap_v3_fee: int
+    uniswap_v2_weth_usdc: str  # the pair: where a v2 swap's tokens go (a policy names it as a recipient)
+    uniswap_v3_weth_usdc: str  # the pool, likewise
     morpho: str
     morpho_oracle: str
     morpho_irm: str
@@ -138,9 +140,10 @@ async def _check(chain: ChainClient, batch: _Batch, hashes: list[str]) -> None:
 
 
 async def deploy_devnet(chain: ChainClient, wallet: Wallet, progress: Progress = lambda _: None,
-                        fund: list[str] = (), eth_usd: int = 3000) -> Devnet:
-    """Deploy the protocols from `wallet` (which needs about 250 ETH) and give each address in
-    `fund` 100,000 USDC and 100,000 DAI."""
+                        fund: list[str] = (), eth_usd: int = 3000, pool_weth: int = 1000) -> Devnet:
+    """Deploy the protocols from `wallet` (which needs 2 x `pool_weth` ETH and a little more:
+    each Uniswap WETH/USDC pool gets `pool_weth` WETH and its worth in USDC) and give each address
+    in `fund` 100,000 USDC and 100,000 DAI."""
     started = time.monotonic()
     me = wallet.address
     b = _Batch(me, int(await chain.w3.eth.get_transaction_count(me, "pending")))
@@ -165,8 +168,9 @@ async def deploy_devnet(chain: ChainClient, wallet: Wallet, progress: Progress =
     b.add("Morpho enableLltv", encode("morpho_blue", morpho_, "enableLltv", LLTV))
     b.add("Morpho createMarket USDC/WETH", encode("morpho_blue", morpho_, "createMarket", market.as_tuple()))
 
-    pool_weth, pool_usdc, pool_dai = 100 * 10**18, 100 * eth_usd * 10**USDC_DECIMALS, 100_000 * 10**DAI_DECIMALS
-    b.add("wrap 200 ETH", weth.wrap(weth_, 2 * pool_weth))
+    pool_usdc, pool_dai = pool_weth * eth_usd * 10**USDC_DECIMALS, 100_000 * 10**DAI_DECIMALS
+    pool_weth *= 10**18
+    b.add(f"wrap {2 * pool_weth // 10**18} ETH", weth.wrap(weth_, 2 * pool_weth))
     for token, spender, name in ((weth_, v2_router, "WETH -> v2 router"), (usdc, v2_router, "USDC -> v2 router"),
                                  (dai, v2_router, "DAI -> v2 router"), (weth_, positions, "WETH -> v3 positions"),
                                  (usdc, positions, "USDC -> v3 positions"), (usdc, morpho_, "USDC -> Morpho")):
@@ -183,7 +187,9 @@ async def deploy_devnet(chain: ChainClient, wallet: Wallet, progress: Progress =
 
     progress(f"deploying the DeFi devnet: {len(b.steps)} transactions from {me}")
     await _send(chain, wallet, b, progress)
+    pair = await uniswap_v2.reserves(chain.w3, v2_factory, weth_, usdc)
+    pool = await uniswap_v3.pool_state(chain.w3, v3_factory, weth_, usdc, V3_FEE)
     devnet = Devnet(await chain.chain_id(), me, weth_, usdc, dai, v2_factory, v2_router, v3_factory, v3_router, quoter,
-                    positions, V3_FEE, morpho_, oracle, irm, HexBytes(market.id).to_0x_hex(), eth_usd)
+                    positions, V3_FEE, pair.pair, pool.pool, morpho_, oracle, irm, HexBytes(market.id).to_0x_hex(), eth_usd)
     progress(f"devnet deployed in {time.monotonic() - started:.1f} s")
     return devnet
