@@ -224,3 +224,47 @@ async def test_yaml_problems_of_defi_tools_are_reported_with_their_paths(devnet)
     with pytest.raises(SpecError) as e:
         spec_from(text)
     assert "unknown contract 'nowhere'" in str(e.value) and "max_slippage_bps" in str(e.value)
+
+
+async def test_model_driven_swap_of_the_portfolio_example(devnet, stack, vllm, chain, tmp_path, monkeypatch):
+    """examples/portfolio.yaml on the real model: every step is a valid decision under the swap
+    schema (sell one named token for another, within that token's limit) that the guard judges;
+    sampled seeds are tried until one swap goes through. Structure and flow, not wisdom."""
+    from concilium.protocols.call import encode
+    from concilium.protocols.weth import wrap
+    from concilium.spec import load_spec
+    from tests.conftest import ROOT
+
+    for k, v in devnet.env().items():
+        monkeypatch.setenv(k, v)
+    spec = load_spec(ROOT / "examples" / "portfolio.yaml")
+    me = None
+    statuses = []
+    for seed in range(6):
+        sampled = spec.model_copy(update={"models": {k: m.model_copy(update={"temperature": 0.8, "seed": seed}) for k, m in spec.models.items()}})
+        async with Runtime.open(sampled, stack=stack, state_dir=tmp_path / str(seed)) as rt:
+            a = rt.agents["portfolio"]
+            if me is None:
+                me = a.wallet
+                for call in (wrap(devnet.weth, 4 * 10**18), encode("erc20", devnet.weth, "approve", devnet.uniswap_v3_router, 6 * 10**18),
+                             encode("erc20", devnet.usdc, "approve", devnet.uniswap_v3_router, 20_000 * USDC)):
+                    await chain.transact(me, call.tx(), "setup")
+            before = {t: await balance(a, t) for t in ("weth", "usdc")}
+            r = await a.step()
+            obs = json.loads(r.observation)
+            assert 2000 < float(obs["price of weth in usdc (Uniswap v3 (0.3 % pool))"]) < 4000
+            assert r.action in ("noop", "swap") and r.status in ("noop", "confirmed", "refused"), (r.status, r.error)
+            statuses.append((r.status, r.rule))
+            if r.status == "refused":
+                assert r.rule and r.verdict and await balance(a, "weth") == before["weth"]
+                continue
+            if r.status != "confirmed":
+                continue
+            args = json.loads(r.args)
+            assert args["sell"] != args["buy"] and {args["sell"], args["buy"]} == {"weth", "usdc"}
+            sold = before[args["sell"]] - await balance(a, args["sell"])
+            assert sold == int(Decimal(str(args["amount"])).scaleb(await a.ctx.decimals(args["sell"])))
+            assert await balance(a, args["buy"]) > before[args["buy"]]
+            assert (await chain.w3.eth.get_transaction_receipt(r.tx_hash))["status"] == 1
+            return
+    pytest.fail(f"in six sampled steps the model never swapped: {statuses}")

@@ -14,7 +14,7 @@ which the policy's `max_slippage_bps` is measured against.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -109,8 +109,16 @@ async def price(ctx, v: Venue, sell: str, buy: str, amount_in: int) -> Price:
         raise ToolInputError(f"cannot quote {ctx.name_of(sell)} -> {ctx.name_of(buy)} on {v.label}: {e}") from None
 
 
-def pair_schema(ctx, sellable: list[str], names: list[str]) -> dict[str, Any]:
-    return {"sell": enum(sellable, "the token to sell"), "buy": enum(names, "the token to buy")}
+def trade_schema(sellable: list[str], names: list[str], amount: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """One branch per token to sell, each offering only the other tokens to buy and the amount
+    bound for that token: a model cannot sell a token for itself or above its own limit."""
+    branches = [{"type": "object", "additionalProperties": False, "required": ["sell", "buy", "amount"], "properties": {
+        "sell": enum([s], "the token to sell"), "buy": enum([n for n in names if n != s], "the token to buy"), "amount": amount(s)}}
+        for s in sellable if any(n != s for n in names)]
+    if not branches:
+        return {"type": "object", "additionalProperties": False, "required": ["sell", "buy", "amount"], "properties": {
+            "sell": enum([], "no token to sell"), "buy": enum([], "no token to buy"), "amount": {"type": "number"}}}
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
 def tokens(ctx, args: dict) -> tuple[Any, Any]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _swap
 from concilium.tools.builtin._common import amount_schema
-from concilium.tools.builtin._reads import obj, token_names
+from concilium.tools.builtin._reads import token_names
 from concilium.tools.registry import Tool
 
 
 def schema(ctx) -> dict:
     names = token_names(ctx)
-    return obj({**_swap.pair_schema(ctx, names, names), "amount": amount_schema(1e12, "how much to sell, in token units")})
+    return _swap.trade_schema(names, names, lambda t: amount_schema(1e12, f"how much {t} to sell, in token units"))
 
 
 async def read(ctx, args: dict) -> dict:

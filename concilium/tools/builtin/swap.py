@@ -27,11 +27,8 @@ from concilium.tools.registry import Tool, TxIntent
 
 
 def schema(ctx) -> dict:
-    sellable = token_limits(ctx)
-    return {"type": "object", "additionalProperties": False, "required": ["sell", "buy", "amount"], "properties": {
-        **_swap.pair_schema(ctx, sellable, token_names(ctx)),
-        "amount": amount_schema(per_tx_bound(ctx, sellable), "how much to sell, in token units"),
-    }}
+    return _swap.trade_schema(token_limits(ctx), token_names(ctx),
+                              lambda t: amount_schema(per_tx_bound(ctx, [t]), f"how much {t} to sell, in token units"))
 
 
 async def build(ctx, args: dict) -> TxIntent:
