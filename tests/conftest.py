@@ -117,8 +117,8 @@ COLD = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-DEVNET_DEPLOYER = 9  # the DeFi devnet's own account; 7 and 8 get USDC and DAI from it
-DEVNET_FUNDED = (7, 8)
+DEVNET_DEPLOYER = 9  # the DeFi devnet's own account; 6, 7 and 8 get USDC and DAI from it
+DEVNET_FUNDED = (6, 7, 8)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from concilium.stack.devnet import Devnet
 from tests.conftest import DEVNET_FUNDED
 
 pytestmark = pytest.mark.stack
-USER = dev_wallet(DEVNET_FUNDED[-1])
+USER = dev_wallet(DEVNET_FUNDED[0])  # the DeFi tool tests use the others
 USDC = 10**6
 
 
