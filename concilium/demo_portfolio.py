@@ -23,7 +23,7 @@ from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.process import Progress
 
 DEPLOYER, PORTFOLIO = 9, 8
-SEEDS = 4  # model steps tried until one swaps (a 135M model often does nothing)
+SEEDS = 6  # model steps tried until one swaps (a 135M model often does nothing, or what the guard refuses)
 
 
 async def portfolio_round(stack: EmbeddedStack, rpc: str, file: Path, state_dir: Path, console: Console,
@@ -43,7 +43,7 @@ async def portfolio_round(stack: EmbeddedStack, rpc: str, file: Path, state_dir:
 
     spec = load_spec(file)
     for seed in range(SEEDS):
-        sampled = spec.model_copy(update={"models": {k: m.model_copy(update={"temperature": 0.7, "seed": seed})
+        sampled = spec.model_copy(update={"models": {k: m.model_copy(update={"temperature": 0.8, "seed": seed})
                                                      for k, m in spec.models.items()}})
         async with Runtime.open(sampled, stack=stack, state_dir=state_dir / f"portfolio-{seed}", progress=progress) as rt:
             agent = rt.agents["portfolio"]

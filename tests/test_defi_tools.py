@@ -268,3 +268,16 @@ async def test_model_driven_swap_of_the_portfolio_example(devnet, stack, vllm, c
             assert (await chain.w3.eth.get_transaction_receipt(r.tx_hash))["status"] == 1
             return
     pytest.fail(f"in six sampled steps the model never swapped: {statuses}")
+
+
+async def test_swap_exactly_at_the_6_decimal_limit_passes_and_one_unit_above_is_refused(trader):
+    await ready_to_swap(trader)
+    r = await trader.propose(act("swap", sell="usdc", buy="weth", amount="5000.000001"))
+    assert (r.status, r.rule) == ("refused", "token_per_tx"), r.verdict
+    before = await balance(trader, "usdc")
+    r = await trader.propose(act("swap", sell="usdc", buy="weth", amount=5000))  # 0.3 % fee + 0.17 % impact < 50 bps
+    assert r.status == "confirmed", (r.rule, r.verdict)
+    assert before - await balance(trader, "usdc") == 5000 * USDC
+    # one base unit: the pool's fee rounds it to nothing, so the swap would get 0 WETH: refused
+    r = await trader.propose(act("swap", sell="usdc", buy="weth", amount="0.000001"))
+    assert (r.status, r.rule) == ("refused", "min_received") and "would receive 0" in r.verdict, r.verdict
