@@ -281,3 +281,13 @@ async def test_swap_exactly_at_the_6_decimal_limit_passes_and_one_unit_above_is_
     # one base unit: the pool's fee rounds it to nothing, so the swap would get 0 WETH: refused
     r = await trader.propose(act("swap", sell="usdc", buy="weth", amount="0.000001"))
     assert (r.status, r.rule) == ("refused", "min_received") and "would receive 0" in r.verdict, r.verdict
+
+
+def test_swap_schema_offers_no_self_swap_and_each_token_its_own_bound():
+    from concilium.tools.builtin._swap import trade_schema
+
+    s = trade_schema(["usdc", "weth"], ["dai", "usdc", "weth"], lambda t: {"type": "number", "maximum": {"usdc": 5000, "weth": 2}[t]})
+    branches = {b["properties"]["sell"]["enum"][0]: b["properties"] for b in s["anyOf"]}
+    assert branches["usdc"]["buy"]["enum"] == ["dai", "weth"] and branches["weth"]["buy"]["enum"] == ["dai", "usdc"]
+    assert branches["usdc"]["amount"]["maximum"] == 5000 and branches["weth"]["amount"]["maximum"] == 2
+    assert "anyOf" not in trade_schema(["usdc"], ["usdc", "weth"], lambda t: {"type": "number"})

@@ -52,9 +52,9 @@ async def test_devnet_is_seeded(devnet: Devnet, chain, tmp_path):
     m = await morpho.market_params(chain.w3, devnet.morpho, devnet.morpho_market_id)
     assert m == morpho.MarketParams(*devnet.market.as_tuple())
     assert await balance(chain, devnet.usdc) >= 10_000 * USDC
-    js, env = devnet.write(tmp_path)
+    js, env = devnet.write(tmp_path, rpc="http://127.0.0.1:8545")
     assert Devnet.read(js) == devnet
-    assert f"export WETH={devnet.weth}\n" in env.read_text()
+    assert f"export WETH={devnet.weth}\n" in env.read_text() and "export DEVNET_RPC=http://127.0.0.1:8545\n" in env.read_text()
 
 
 async def test_wrap_and_unwrap(devnet, chain):

@@ -63,7 +63,7 @@ async def _devnet(rpc: str | None, dev_account: int | None, keystore: Path | Non
             net = await deploy_devnet(chain, wallet, progress, fund=fund, eth_usd=eth_usd, pool_weth=pool_weth)
         finally:
             await chain.close()
-        js, env = net.write(out)
+        js, env = net.write(out, rpc=url)
         console.print(f"DeFi devnet on {url} (chain {net.chain_id}), deployed by {net.deployer}")
         for name, value in net.env().items():
             console.print(f"  {name:<22} {value}")

@@ -72,12 +72,14 @@ class Devnet:
         """WETH=0x..., UNISWAP_V3_ROUTER=0x..., MORPHO_MARKET_ID=0x...: for `${...}` in YAML."""
         return {f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
 
-    def write(self, directory: Path) -> tuple[Path, Path]:
-        """devnet.json and devnet.env (`export NAME=value` lines) in `directory`."""
+    def write(self, directory: Path, rpc: str | None = None) -> tuple[Path, Path]:
+        """devnet.json and devnet.env (`export NAME=value` lines, and DEVNET_RPC if given) in
+        `directory`."""
         directory.mkdir(parents=True, exist_ok=True)
         js, env = directory / "devnet.json", directory / "devnet.env"
         js.write_text(json.dumps(asdict(self), indent=1) + "\n")
-        env.write_text("".join(f"export {k}={v}\n" for k, v in self.env().items()))
+        lines = {**self.env(), **({"DEVNET_RPC": rpc} if rpc else {})}
+        env.write_text("".join(f"export {k}={v}\n" for k, v in lines.items()))
         return js, env
 
     @classmethod
