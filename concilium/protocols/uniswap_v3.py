@@ -3,6 +3,7 @@ creation and liquidity calls (NonfungiblePositionManager) the devnet seeds its p
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from fractions import Fraction
 from math import isqrt
@@ -97,7 +98,7 @@ async def pool_state(w3: AsyncWeb3, factory: str, a: str, b: str, fee: int) -> P
     if pool == ZERO:
         return None
     p = contract(w3, "uniswap_v3_pool", pool)
-    slot0 = await p.functions.slot0().call()
+    slot0, liquidity = await asyncio.gather(p.functions.slot0().call(), p.functions.liquidity().call())
     if slot0[0] == 0:
         return None
-    return PoolState(pool, int(slot0[0]), int(slot0[1]), int(await p.functions.liquidity().call()))
+    return PoolState(pool, int(slot0[0]), int(slot0[1]), int(liquidity))

@@ -13,6 +13,7 @@ which the policy's `max_slippage_bps` is measured against.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -100,10 +101,12 @@ async def price(ctx, v: Venue, sell: str, buy: str, amount_in: int) -> Price:
             if r is None or not r.reserve_a:
                 raise ToolInputError(f"no Uniswap v2 pool for {ctx.name_of(sell)}/{ctx.name_of(buy)}")
             return Price(await uniswap_v2.quote(w3, v.router.address, amount_in, [sell, buy]), r.mid_out(amount_in), r.pair)
-        s = await uniswap_v3.pool_state(w3, factory, sell, buy, v.fee)
-        if s is None or not s.liquidity:
+        s, q = await asyncio.gather(uniswap_v3.pool_state(w3, factory, sell, buy, v.fee),
+                                    uniswap_v3.quote(w3, v.quoter.address, sell, buy, v.fee, amount_in), return_exceptions=True)
+        if s is None or isinstance(s, BaseException) or not s.liquidity:
             raise ToolInputError(f"no Uniswap v3 {v.fee / 10_000:g} % pool with liquidity for {ctx.name_of(sell)}/{ctx.name_of(buy)}")
-        q = await uniswap_v3.quote(w3, v.quoter.address, sell, buy, v.fee, amount_in)
+        if isinstance(q, BaseException):
+            raise q
         return Price(q.amount_out, uniswap_v3.mid_out(s.sqrt_price_x96, sell, buy, amount_in), s.pool)
     except (ContractLogicError, Web3RPCError) as e:
         raise ToolInputError(f"cannot quote {ctx.name_of(sell)} -> {ctx.name_of(buy)} on {v.label}: {e}") from None

@@ -18,6 +18,8 @@ agent's own wallet: neither is the model's to choose.
 
 from __future__ import annotations
 
+import asyncio
+
 from concilium.protocols import uniswap_v2, uniswap_v3
 from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _swap
@@ -35,10 +37,9 @@ async def build(ctx, args: dict) -> TxIntent:
     sell, buy = _swap.tokens(ctx, args)
     amount_in = base_units(args.get("amount"), await ctx.decimals(sell.name))
     v = _swap.venue(ctx, "swap")
-    p = await _swap.price(ctx, v, sell.address, buy.address, amount_in)
+    p, block = await asyncio.gather(_swap.price(ctx, v, sell.address, buy.address, amount_in), ctx.chain.w3.eth.get_block("latest"))
     least = p.mid * (10_000 - ctx.agent.policy.max_slippage_bps) // 10_000
     min_out = min(least, p.quoted)
-    block = await ctx.chain.w3.eth.get_block("latest")
     deadline, me = int(block["timestamp"]) + v.deadline, ctx.wallet.address
     if v.kind == "uniswap_v2":
         call = uniswap_v2.swap_exact_in(v.router.address, amount_in, min_out, [sell.address, buy.address], me, deadline)
