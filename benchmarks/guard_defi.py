@@ -1,8 +1,8 @@
 """Guard time per DeFi decision on the real devnet (anvil + WETH9, Uniswap v3, Morpho Blue from
-npm). Prints JSON: for a Uniswap v3 swap and a Morpho supply, the median and p95 of building the
-transaction (the swap quotes first) plus the guard's check with flow simulation
+npm). Prints JSON: for a Uniswap v3 swap and a Morpho supply, the median and p95 of the tool
+building the transaction (the swap quotes first) and of the guard's check with flow simulation
 (eth_simulateV1 + traceTransfers, flows judged against the policy), next to the plain eth_call +
-estimateGas dry run of the same transaction, measured in the same run, and their ratio. The cases are
+estimateGas dry run of the same transaction, measured in the same run, and the guard/eth_call ratio. The cases are
 `defi_cases` for benchmarks/guard.py to reuse.
 
     .venv/bin/python benchmarks/guard_defi.py [--n 30]
@@ -78,10 +78,12 @@ def stats(xs: list[float]) -> dict[str, float]:
 
 
 async def measure(agent, decision: Decision, n: int) -> dict:
-    guard, plain = [], []
+    build, guard, plain = [], [], []
     for _ in range(n):
         t = time.perf_counter()
         intent = await TOOLS[decision.action].build(agent.ctx, decision.args)
+        build.append(time.perf_counter() - t)
+        t = time.perf_counter()
         verdict = await agent.guard.check(decision, intent)
         guard.append(time.perf_counter() - t)
         assert verdict.allowed, (verdict.rule, verdict.reason)
@@ -90,7 +92,8 @@ async def measure(agent, decision: Decision, n: int) -> dict:
         plain.append(time.perf_counter() - t)
         assert sim.ok, sim.error
     g, p = stats(guard), stats(plain)
-    return {"build_and_guard_with_flows": g, "eth_call_baseline": p, "ratio_median": round(g["median_ms"] / p["median_ms"], 2)}
+    return {"tool_build": stats(build), "guard_with_flows": g, "eth_call_baseline": p,
+            "guard_over_eth_call_median": round(g["median_ms"] / p["median_ms"], 2)}
 
 
 async def main(n: int) -> None:
