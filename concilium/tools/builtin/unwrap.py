@@ -1,6 +1,6 @@
 """unwrap: turn WETH back into ETH (WETH9 `withdraw`).
 
-    tools: [unwrap]                     # or {unwrap: {weth: <contract name>}}; default `weth`
+    tools: [unwrap]                     # or {unwrap: {weth: <contract name>}}; default: weth
     policy: {recipients: [weth], limits: {weth: {per_tx: 1, per_day: 5}}}
 """
 

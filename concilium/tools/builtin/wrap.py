@@ -1,6 +1,6 @@
 """wrap: turn ETH into WETH (WETH9 `deposit`).
 
-    tools: [wrap]                       # or {wrap: {weth: <contract name>}}; default `weth`
+    tools: [wrap]                       # or {wrap: {weth: <contract name>}}; default: weth
     policy: {recipients: [weth], limits: {ETH: {per_tx: 1, per_day: 5}}}
 """
 
