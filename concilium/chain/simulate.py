@@ -60,10 +60,12 @@ NEXT_BLOCK_SECONDS = 12
 
 
 async def _simulate_v1(w3: AsyncWeb3, tx: dict) -> Simulation:
-    head = await w3.eth.get_block("latest")
-    block = {"calls": [_call(tx)], "blockOverrides": {"time": hex(int(head["timestamp"]) + NEXT_BLOCK_SECONDS)}}
+    head = (await w3.provider.make_request("eth_getBlockByNumber", ["latest", False])).get("result") or {}
+    block: dict[str, Any] = {"calls": [_call(tx)]}
+    if "timestamp" in head:
+        block["blockOverrides"] = {"time": hex(int(head["timestamp"], 16) + NEXT_BLOCK_SECONDS)}
     resp = await w3.provider.make_request("eth_simulateV1", [
-        {"blockStateCalls": [block], "traceTransfers": True, "validation": False}, hex(int(head["number"]))])
+        {"blockStateCalls": [block], "traceTransfers": True, "validation": False}, head.get("number", "latest")])
     if "error" in resp:
         raise Web3RPCError(str(resp["error"].get("message", resp["error"])), rpc_response=resp)
     call = resp["result"][0]["calls"][0]

@@ -16,13 +16,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from concilium.protocols import morpho
 from concilium.tools.args import lookup
 from concilium.tools.registry import ToolInputError
+
+if TYPE_CHECKING:
+    from concilium.protocols import morpho
 
 FAMILY = ("supply", "withdraw", "borrow", "repay", "position")
 _ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -76,7 +78,7 @@ def check(spec, agent, tool: str, sends: bool):
 @dataclass(frozen=True)
 class Market:
     morpho: Any  # ContractRef
-    params: morpho.MarketParams
+    params: "morpho.MarketParams"
     loan: Any  # ContractRef
     collateral: Any
     min_health: Decimal
@@ -89,11 +91,15 @@ class Market:
             return self.collateral, True
         raise ToolInputError(f"{name!r} is neither this market's loan token ({self.loan.name}) nor its collateral ({self.collateral.name})")
 
-    async def position(self, ctx) -> morpho.Position:
+    async def position(self, ctx) -> "morpho.Position":
+        from concilium.protocols import morpho
+
         return await morpho.position(ctx.chain.w3, self.morpho.address, self.params, ctx.wallet.address)
 
 
 async def market(ctx, tool: str) -> Market:
+    from concilium.protocols import morpho
+
     o = options(ctx, tool)
     mb = lookup(ctx.contracts, o.morpho, "Morpho contract")
     loan, collateral = lookup(ctx.contracts, o.loan, "token"), lookup(ctx.contracts, o.collateral, "token")

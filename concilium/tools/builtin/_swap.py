@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
-from web3.exceptions import ContractLogicError, Web3RPCError
 
 from concilium.llm.decisions import enum
-from concilium.protocols import uniswap_v2, uniswap_v3
 from concilium.tools.args import lookup
 from concilium.tools.registry import ToolInputError
 
@@ -93,6 +91,10 @@ class Price:
 
 
 async def price(ctx, v: Venue, sell: str, buy: str, amount_in: int) -> Price:
+    from web3.exceptions import ContractLogicError, Web3RPCError  # web3: not imported while a spec is validated
+
+    from concilium.protocols import uniswap_v2, uniswap_v3
+
     w3 = ctx.chain.w3
     factory = await v.router.handle.functions.factory().call()
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from concilium.protocols import morpho
 from concilium.tools.args import base_units
 from concilium.tools.builtin import _lending
 from concilium.tools.builtin._common import amount_schema, per_tx_bound
@@ -27,6 +26,8 @@ def schema(ctx) -> dict:
 
 
 async def build(ctx, args: dict) -> TxIntent:
+    from concilium.protocols import morpho  # web3: not imported while a spec is validated
+
     m = await _lending.market(ctx, "borrow")
     units = base_units(args.get("amount"), await ctx.decimals(m.loan.name))
     pos = await m.position(ctx)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from concilium.llm.decisions import enum
-from concilium.protocols import uniswap_v2, uniswap_v3
 from concilium.tools.args import lookup
 from concilium.tools.builtin import _swap
 from concilium.tools.builtin._reads import obj, token_names
@@ -21,6 +20,8 @@ def schema(ctx) -> dict:
 
 
 async def read(ctx, args: dict) -> dict:
+    from concilium.protocols import uniswap_v2, uniswap_v3  # web3: not imported while a spec is validated
+
     base, quote = lookup(ctx.contracts, args.get("base"), "token"), lookup(ctx.contracts, args.get("quote"), "token")
     if base.name == quote.name:
         raise ToolInputError(f"base and quote are both {base.name}")

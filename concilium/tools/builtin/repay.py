@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from concilium.protocols import morpho
 from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _lending
 from concilium.tools.builtin._common import amount_schema, per_tx_bound
@@ -20,6 +19,8 @@ def schema(ctx) -> dict:
 
 
 async def build(ctx, args: dict) -> TxIntent:
+    from concilium.protocols import morpho  # web3: not imported while a spec is validated
+
     m = await _lending.market(ctx, "repay")
     dec = await ctx.decimals(m.loan.name)
     units = base_units(args.get("amount"), dec)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 
-from concilium.protocols import uniswap_v2, uniswap_v3
 from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _swap
 from concilium.tools.builtin._common import amount_schema, need, per_tx_bound, token_limits
@@ -34,6 +33,8 @@ def schema(ctx) -> dict:
 
 
 async def build(ctx, args: dict) -> TxIntent:
+    from concilium.protocols import uniswap_v2, uniswap_v3  # web3: not imported while a spec is validated
+
     sell, buy = _swap.tokens(ctx, args)
     amount_in = base_units(args.get("amount"), await ctx.decimals(sell.name))
     v = _swap.venue(ctx, "swap")

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from concilium.protocols import weth
 from concilium.tools.args import amount_text, wei
 from concilium.tools.builtin._common import amount_schema
 from concilium.tools.builtin.wrap import WethOptions, check_weth, weth_contract
@@ -21,6 +20,8 @@ def schema(ctx) -> dict:
 
 
 async def build(ctx, args: dict) -> TxIntent:
+    from concilium.protocols import weth  # web3: not imported while a spec is validated
+
     w = weth_contract(ctx, "unwrap")
     amount = wei(args.get("amount"))
     call = weth.unwrap(w.address, amount)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from concilium.protocols import morpho
 from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _lending, supply
 from concilium.tools.registry import AmountRefused, Tool, TxIntent
 
 
 async def build(ctx, args: dict) -> TxIntent:
+    from concilium.protocols import morpho  # web3: not imported while a spec is validated
+
     m = await _lending.market(ctx, "withdraw")
     token, is_collateral = m.asset(args.get("asset"))
     dec = await ctx.decimals(token.name)

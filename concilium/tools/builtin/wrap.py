@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from concilium.protocols import weth
 from concilium.tools.args import amount_text, lookup, wei
 from concilium.tools.builtin._common import ETH, amount_schema, need, per_tx_bound
 from concilium.tools.registry import Tool, TxIntent
@@ -37,6 +36,8 @@ def schema(ctx) -> dict:
 
 
 async def build(ctx, args: dict) -> TxIntent:
+    from concilium.protocols import weth  # web3: not imported while a spec is validated
+
     w = weth_contract(ctx, "wrap")
     value = wei(args.get("amount"))
     call = weth.wrap(w.address, value)
