@@ -30,8 +30,11 @@ from concilium.chain.client import ChainClient  # noqa: E402
 from concilium.chain.deploy import deploy  # noqa: E402
 from concilium.chain.wallets import dev_wallet  # noqa: E402
 from concilium.llm.decisions import Decision  # noqa: E402
+from concilium.protocols.call import encode  # noqa: E402
+from concilium.protocols.weth import wrap  # noqa: E402
 from concilium.runtime import Runtime  # noqa: E402
 from concilium.spec import parse_spec  # noqa: E402
+from concilium.stack.devnet import deploy_devnet  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
 from concilium.stack.model import BUNDLED_NAME  # noqa: E402
 from concilium.tools.registry import TOOLS  # noqa: E402
@@ -42,30 +45,53 @@ models: {{local: {{serve: bundled}}}}
 chains: {{dev: {{rpc: embedded}}}}
 wallets: {{treasury: {{dev_account: 0}}, hot: {{dev_account: 1}}}}
 addresses: {{treasury: {{wallet: treasury}}, hot_wallet: {{wallet: hot}}}}
-contracts: {{usdc: {{address: "{usdc}", abi: "artifact:HostileToken"}}}}
+contracts:
+  usdc: {{address: "{usdc}", abi: "artifact:HostileToken"}}
+  weth: {{address: "{weth}", abi: weth9}}                     # the DeFi devnet (concilium/stack/devnet.py)
+  dusdc: {{address: "{dusdc}", abi: erc20}}
+  router: {{address: "{router}", abi: uniswap_v3_router}}
+  quoter: {{address: "{quoter}", abi: uniswap_v3_quoter}}
+  pool: {{address: "{pool}", abi: uniswap_v3_pool}}
+  morpho: {{address: "{morpho}", abi: morpho_blue}}
 agents:
   - name: bench
     model: local
     chain: dev
     wallet: treasury
     instructions: benchmark
-    tools: [send_native, erc20_transfer, approve]
+    tools:
+      - send_native
+      - erc20_transfer
+      - approve
+      - swap: {{router: router, quoter: quoter, fee: 3000}}
+      - supply: {{market: "{market}", loan: dusdc, collateral: weth}}
     policy:
-      recipients: [hot_wallet]
+      recipients: [hot_wallet, pool, morpho]
       spenders: {{hot_wallet: {{usdc: 1000}}}}
-      limits: {{ETH: {{per_tx: 1, per_day: 1000}}, usdc: {{per_tx: 100, per_day: 100000}}}}
+      limits: {{ETH: {{per_tx: 1, per_day: 1000}}, usdc: {{per_tx: 100, per_day: 100000}},
+               weth: {{per_tx: 1, per_day: 1000}}, dusdc: {{per_tx: 1000, per_day: 100000}}}}
+      max_slippage_bps: 50
 """
 
 CASES: dict[str, Callable[[dict], Decision]] = {
     "send": lambda w: Decision(action="send_native", args={"to": "hot_wallet", "amount": 0.01}),
     "erc20_transfer": lambda w: Decision(action="erc20_transfer", args={"token": "usdc", "to": "hot_wallet", "amount": 1.5}),
     "approve": lambda w: Decision(action="approve", args={"token": "usdc", "spender": "hot_wallet", "amount": 10}),
+    # a Uniswap v3 swap (the tool quotes first, so its build is part of the time) and a Morpho supply
+    "swap": lambda w: Decision(action="swap", args={"sell": "weth", "buy": "dusdc", "amount": 0.1}),
+    "supply": lambda w: Decision(action="supply", args={"asset": "dusdc", "amount": 100}),
 }
 
 
 async def deploy_world(chain: ChainClient) -> dict:
     usdc = await deploy(chain, dev_wallet(0), "HostileToken", "USD Coin", "USDC", 6, 10**15)
-    return {"usdc": usdc}
+    me = dev_wallet(0)
+    d = await deploy_devnet(chain, dev_wallet(9), fund=[me.address])
+    for call in (wrap(d.weth, 10 * 10**18), encode("erc20", d.weth, "approve", d.uniswap_v3_router, 10**24),
+                 encode("erc20", d.usdc, "approve", d.morpho, 10**24)):
+        await chain.transact(me, call.tx(), "setup")
+    return {"usdc": usdc, "weth": d.weth, "dusdc": d.usdc, "router": d.uniswap_v3_router, "quoter": d.uniswap_v3_quoter,
+            "pool": d.uniswap_v3_weth_usdc, "morpho": d.morpho, "market": d.morpho_market_id}
 
 
 def stats(xs: list[float]) -> dict:

@@ -3,9 +3,10 @@
 Starts anvil and vLLM with the bundled model, deploys a demo token, empties the hot wallet down
 to 1 ETH, and lets the treasury keeper observe, decide and act; then proposes two actions the
 policy must refuse (over the per-transaction limit, and to a recipient outside the allowlist)
-and shows the rule that refused each. Last, one oracle round: an example prediction market asks
+and shows the rule that refused each. Then one oracle round: an example prediction market asks
 AgentOracle a yes/no question, four nodes answer, a quorum of three signs, the callback settles
-the market and the fee is credited to the nodes that agreed.
+the market and the fee is credited to the nodes that agreed. Last, DeFi (demo_portfolio.py): the
+protocols deployed from npm, a portfolio agent's swap on Uniswap v3 and the swaps its guard refuses.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient
 from concilium.chain.deploy import deploy
 from concilium.chain.wallets import dev_wallet
+from concilium.demo_portfolio import portfolio_round
 from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision
 from concilium.oracle.network import LocalOracleNetwork
@@ -66,6 +68,9 @@ async def run_demo(file: Path, state_dir: Path, console: Console, progress: Prog
 
         console.rule("3. the oracle: a contract asks, 4 nodes answer with their models, a quorum of 3 signs")
         await oracle_round(stack, anvil.url, state_dir / "oracle", console, progress)
+
+        console.rule("4. DeFi: a portfolio agent trades on Uniswap v3 (deployed from npm) under its policy")
+        await portfolio_round(stack, anvil.url, file.parent / "portfolio.yaml", state_dir, console, progress)
     finally:
         stack.stop()
 

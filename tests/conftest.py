@@ -115,3 +115,19 @@ def spec_from(text: str):
 HOT = dev_wallet(1).address
 COLD = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+DEVNET_DEPLOYER = 9  # the DeFi devnet's own account; 6, 7 and 8 get USDC and DAI from it
+DEVNET_FUNDED = (6, 7, 8)
+
+
+@pytest.fixture(scope="session")
+async def devnet(anvil):
+    """WETH9, Uniswap v2/v3, Morpho Blue and two tokens from their npm builds, deployed once."""
+    from concilium.stack.devnet import deploy_devnet
+
+    chain = ChainClient([anvil.url])
+    try:
+        return await deploy_devnet(chain, dev_wallet(DEVNET_DEPLOYER), fund=[dev_wallet(i).address for i in DEVNET_FUNDED])
+    finally:
+        await chain.close()

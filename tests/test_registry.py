@@ -63,12 +63,21 @@ def test_validating_a_spec_imports_no_chain_or_model_stack():
     assert out.stdout.strip() == "[]"
 
 
+# the DeFi tools need their venue and market named (no code at these addresses: only schemas are built)
+DEFI_OPTIONS = {"swap": "{swap: {router: router, quoter: quoter}}",
+                "supply": '{supply: {market: "0x%s", loan: usdc, collateral: weth}}' % ("ab" * 32)}
+DEFI_CONTRACTS = "".join(f'  {n}: {{address: "0x{c * 40}", abi: {abi}}}\n' for n, c, abi in (
+    ("weth", "4", "weth9"), ("router", "5", "uniswap_v3_router"), ("quoter", "6", "uniswap_v3_quoter"), ("morpho", "7", "morpho_blue")))
+
+
 async def test_every_write_tool_schema_compiles_on_the_served_model(stack, vllm, tmp_path):
     """The served grammar engine accepts the whole decision schema (it once crashed on
     bounded repetitions in patterns and refused pattern+maxLength)."""
     w = World("0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40)
     writes = [t.name for t in TOOLS if t.writes]
-    text = world_yaml(w, tools="[" + ", ".join(writes) + "]")
+    text = world_yaml(w, tools="[" + ", ".join(DEFI_OPTIONS.get(n, n) for n in writes) + "]", policy_extra="max_slippage_bps: 50")
+    text = text.replace("contracts:\n", "contracts:\n" + DEFI_CONTRACTS, 1).replace("recipients: [hot_wallet]", "recipients: [hot_wallet, weth, morpho]")
+    text = text.replace("limits: {ETH: {per_tx: 1, per_day: 2},", "limits: {ETH: {per_tx: 1, per_day: 2}, weth: {per_tx: 1},")
     async with Runtime.open(spec_from(text), stack=stack, state_dir=tmp_path) as rt:
         schema: DecisionSchema = rt.agents["keeper"].schema
         assert set(schema.actions) == {"noop", *writes}

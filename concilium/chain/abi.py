@@ -1,4 +1,5 @@
-"""ABIs by name: the built-in `erc20`, a compiled artifact of ours, or a user's JSON file."""
+"""ABIs by name: the built-in `erc20`, a protocol's (`weth9`, `uniswap_v3_router`, `morpho_blue`...),
+a compiled artifact of ours, or a user's JSON file."""
 
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ ERC20_ABI: list[dict[str, Any]] = [
                 {"name": "value", "type": "uint256", "indexed": False}]},
 ]
 
+# ABI names a YAML may give (`abi: uniswap_v3_router`) -> the artifact that holds the protocol's
+# published build (see scripts/compile-contracts.js)
+PROTOCOL_ABIS: dict[str, str] = {
+    "weth9": "WETH9",
+    "uniswap_v2_factory": "UniswapV2Factory",
+    "uniswap_v2_pair": "UniswapV2Pair",
+    "uniswap_v2_router": "UniswapV2Router02",
+    "uniswap_v3_factory": "UniswapV3Factory",
+    "uniswap_v3_pool": "UniswapV3Pool",
+    "uniswap_v3_router": "SwapRouter",
+    "uniswap_v3_quoter": "QuoterV2",
+    "uniswap_v3_positions": "NonfungiblePositionManager",
+    "morpho_blue": "Morpho",
+    "morpho_oracle": "OracleMock",
+}
+
 
 @lru_cache(maxsize=None)
 def artifact(name: str) -> dict[str, Any]:
@@ -48,9 +65,11 @@ def artifact(name: str) -> dict[str, Any]:
 
 
 def load_abi(ref: str, base_dir: Path = Path(".")) -> list[dict[str, Any]]:
-    """`erc20`, `artifact:<Name>`, or a path to a JSON file holding an ABI list or an artifact."""
+    """`erc20`, a protocol ABI name, `artifact:<Name>`, or a path to a JSON file holding an ABI list or an artifact."""
     if ref == "erc20":
         return ERC20_ABI
+    if ref in PROTOCOL_ABIS:
+        return artifact(PROTOCOL_ABIS[ref])["abi"]
     if ref.startswith("artifact:"):
         return artifact(ref.split(":", 1)[1])["abi"]
     path = Path(ref) if Path(ref).is_absolute() else base_dir / ref

@@ -54,9 +54,19 @@ def _unsupported(e: Web3RPCError) -> bool:
     return code == -32601 or any(s in msg for s in _UNSUPPORTED)
 
 
+# The simulated block comes one slot after the head, as the real one will: code that runs only
+# when time has passed (interest accrual in a lending market) must run in the simulation too, or
+# its gas is missing from the estimate (a Morpho withdrawal ran out of gas that way).
+NEXT_BLOCK_SECONDS = 12
+
+
 async def _simulate_v1(w3: AsyncWeb3, tx: dict) -> Simulation:
+    head = (await w3.provider.make_request("eth_getBlockByNumber", ["latest", False])).get("result") or {}
+    block: dict[str, Any] = {"calls": [_call(tx)]}
+    if "timestamp" in head:
+        block["blockOverrides"] = {"time": hex(int(head["timestamp"], 16) + NEXT_BLOCK_SECONDS)}
     resp = await w3.provider.make_request("eth_simulateV1", [
-        {"blockStateCalls": [{"calls": [_call(tx)]}], "traceTransfers": True, "validation": False}, "latest"])
+        {"blockStateCalls": [block], "traceTransfers": True, "validation": False}, head.get("number", "latest")])
     if "error" in resp:
         raise Web3RPCError(str(resp["error"].get("message", resp["error"])), rpc_response=resp)
     call = resp["result"][0]["calls"][0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from concilium.cli import agents, audit, oracle, system, trace
+from concilium.cli import agents, audit, devnet, oracle, system, trace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Autonomous onchain AI agents on open-weight models.")
 
@@ -23,6 +23,7 @@ app.command()(agents.validate)
 app.command("run")(agents.run_agents)
 app.command()(system.demo)
 app.command()(system.doctor)
+app.command()(devnet.devnet)
 audit_app = typer.Typer(no_args_is_help=True, help="The audit trail of every decision.")
 audit_app.command("export")(audit.audit_export)
 app.add_typer(audit_app, name="audit")

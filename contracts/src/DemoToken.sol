@@ -6,7 +6,6 @@ pragma solidity ^0.8.24;
 contract DemoToken {
     string public name;
     string public symbol;
-    uint8 public constant decimals = 18;
     uint256 public totalSupply;
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
@@ -23,6 +22,10 @@ contract DemoToken {
         totalSupply = supply;
         balanceOf[msg.sender] = supply;
         emit Transfer(address(0), msg.sender, supply);
+    }
+
+    function decimals() public view virtual returns (uint8) {
+        return 18;
     }
 
     function transfer(address to, uint256 value) external returns (bool) {
@@ -52,5 +55,20 @@ contract DemoToken {
         }
         balanceOf[to] += value;
         emit Transfer(from, to, value);
+    }
+}
+
+/// @notice A DemoToken with the decimals its deployer chooses (6 for a USDC-like stablecoin).
+contract DemoTokenWithDecimals is DemoToken {
+    uint8 private immutable _decimals;
+
+    constructor(string memory name_, string memory symbol_, uint8 decimals_, uint256 supply)
+        DemoToken(name_, symbol_, supply)
+    {
+        _decimals = decimals_;
+    }
+
+    function decimals() public view override returns (uint8) {
+        return _decimals;
     }
 }
