@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from eth_utils import is_checksum_address
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -118,6 +119,8 @@ class WalletRef(_Model):
 def _address(v: Any) -> Any:
     if isinstance(v, str) and not _HEX_ADDRESS.match(v):
         raise ValueError(f'expected a 0x-prefixed 40-hex-digit address or {{wallet: name}}, got "{v}"')
+    if isinstance(v, str) and v[2:] != v[2:].lower() and v[2:] != v[2:].upper() and not is_checksum_address(v):
+        raise ValueError(f'"{v}" is mixed-case but its EIP-55 checksum is wrong (a typo?); check the address, or write it all lower-case')
     return v
 
 

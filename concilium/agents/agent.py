@@ -96,6 +96,8 @@ class Agent:
                 model_id=out.model_id, model_name=out.model_name, sampling=out.sampling, output=out.text)
             await self.store.record_request(rec, as_dicts(messages), self.schema.json_schema(), out.preimage)
             try:
+                if out.problem:
+                    raise InvalidDecision(f"model output is {out.problem}")
                 decision = self.schema.parse(out.value)
             except InvalidDecision as e:
                 return await self.store.update(rec, status="error", error=str(e), timings=t.stages)

@@ -21,6 +21,7 @@ def audit_export(
 ) -> None:
     """Every decision as JSON lines: inputs hash, model id, prompt, output, verdict, tx, receipt."""
     from concilium.agents.records import StateStore
+    from concilium.db import store_errors
 
     url = store_url or f"sqlite+aiosqlite:///{state_dir / 'state.db'}"
     if not store_url and not (state_dir / "state.db").exists():
@@ -29,7 +30,8 @@ def audit_export(
     async def export() -> int:
         store = StateStore(url)
         try:
-            rows = await store.recent(agent, limit=10**9)
+            async with store_errors(url, "read decisions"):
+                rows = await store.recent(agent, limit=10**9)
         finally:
             await store.close()
         lines = []
