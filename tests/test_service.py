@@ -58,6 +58,20 @@ def service_yaml(token: str, agents: str, model: str = "{serve: bundled}", chain
     """) + agents
 
 
+async def follow_step(http: httpx.AsyncClient, started: httpx.Response, timeout: float = 120) -> dict:
+    """What a client does with a 202: poll the step's Location until its status is final."""
+    url = started.headers["Location"]
+    assert url == started.json()["url"]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r = await http.get(url)
+        assert r.status_code in (200, 202), r.text
+        if r.status_code == 200:
+            return r.json()
+        await asyncio.sleep(0.2)
+    raise AssertionError("step did not finish in time")
+
+
 @pytest.fixture
 def api_token(monkeypatch):
     monkeypatch.setenv("CONCILIUM_API_TOKEN", TOKEN)
@@ -128,7 +142,9 @@ async def test_api_pause_resume_needs_the_token(stack, vllm, chain, tmp_path, ap
             await asyncio.sleep(3)
             assert svc.status["ticker"].steps == before  # paused: the schedule does not step it
             stepped = await http.post("/agents/ticker/step", headers=auth)  # an explicit step still runs
-            assert stepped.status_code == 200 and stepped.json()["agent"] == "ticker"
+            assert stepped.status_code == 202 and stepped.json()["agent"] == "ticker"
+            followed = await follow_step(http, stepped)
+            assert followed["id"] == stepped.json()["id"] and followed["status"] not in ("running", "planned", "signed", "sent")
             assert (await http.post("/agents/ticker/resume", headers=auth)).json()["paused"] is False
             await wait_for(lambda: asyncio.sleep(0, svc.status["ticker"].steps > before + 1))
             decisions = (await http.get("/agents/ticker/decisions?limit=5")).json()

@@ -36,6 +36,7 @@ from concilium.tools.reads import observe
 from concilium.tools.writes import WRITE_TOOLS, ToolInputError, TxIntent
 
 log = logging.getLogger("concilium.agent")
+ABANDONED = "the process stopped after planning and before signing; nothing was sent"
 
 
 @dataclass
@@ -72,7 +73,8 @@ class Agent:
 
     # ------------------------------------------------------------------ the step
 
-    async def step(self) -> StepRecord:
+    async def step(self, step_id: str | None = None) -> StepRecord:
+        """One step; `step_id` names its record (given by callers that hand the id out first)."""
         async with self._lock:
             await self._reconcile()
             t, started = Timings(), time.time()
@@ -82,17 +84,17 @@ class Agent:
             messages = build_messages(self.spec, observation, list(self.schema.actions), sorted(self.ctx.addresses), memories)
             if self.spec.mode == "tools":
                 digest = inputs_hash(self.spec, observation, memories)
-                return await self._remember(await tool_mode_step(self, observation, messages, digest, started, t))
+                return await self._remember(await tool_mode_step(self, observation, messages, digest, started, t, step_id))
             with t.stage("plan"):
                 try:
                     out = await self.model.decide(messages, self.schema.json_schema())
                 except ModelUnavailable as e:
-                    await self.store.create(self.name, status="error", started_at=started, observation=observation, error=str(e), timings=t.stages)
+                    await self.store.create(self.name, step_id, status="error", started_at=started, observation=observation, error=str(e), timings=t.stages)
                     raise
             t.stages["model"] = out.seconds  # the server round trip inside "plan"
             prompt = "\n\n".join(str(m.content) for m in messages)
             rec = await self.store.create(
-                self.name, started_at=started, observation=observation, inputs_hash=inputs_hash(self.spec, observation, memories), prompt=prompt,
+                self.name, step_id, started_at=started, observation=observation, inputs_hash=inputs_hash(self.spec, observation, memories), prompt=prompt,
                 model_id=out.model_id, model_name=out.model_name, sampling=out.sampling, output=out.text)
             await self.store.record_request(rec, as_dicts(messages), self.schema.json_schema(), out.preimage)
             try:
@@ -171,7 +173,10 @@ class Agent:
     # ------------------------------------------------------------------ recovery
 
     async def _reconcile(self) -> None:
-        """Settle what a previous run left signed or sent (see chain/inflight.py)."""
+        """Settle what a previous run left signed or sent (see chain/inflight.py), and mark
+        steps it left planned (killed between plan and sign: nothing was sent) abandoned."""
+        for rec in await self.store.abandon_unfinished(self.name, ABANDONED):
+            log.warning("marked a step abandoned", extra={"agent": self.name, "step": rec.id})
         for rec in await self.store.pending(self.name):
             log.warning("settling a transaction left in flight", extra={"agent": self.name, "tx": rec.tx_hash})
             settled = await settle_inflight(self.chain, rec.tx_hash, rec.raw_tx, rec.sender, rec.nonce)

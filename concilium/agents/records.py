@@ -29,7 +29,7 @@ class StepRecord(Base):
     created_at: Mapped[float] = mapped_column(Float, index=True)
     started_at: Mapped[float | None] = mapped_column(Float)  # when the step began observing
     updated_at: Mapped[float] = mapped_column(Float)
-    # planned | noop | refused | dry_run | signed | sent | confirmed | reverted | dropped | error
+    # planned | noop | refused | dry_run | signed | sent | confirmed | reverted | dropped | error | abandoned
     status: Mapped[str] = mapped_column(String(16), index=True)
     inputs_hash: Mapped[str | None] = mapped_column(String(66))
     observation: Mapped[str | None] = mapped_column(Text)
@@ -87,10 +87,10 @@ def _json(v: Any) -> str | None:
 class StateStore(Database, ModelIdLedger):
     models = (StepRecord, StepRequest, ModelIdRecord)
 
-    async def create(self, agent: str, **fields: Any) -> StepRecord:
+    async def create(self, agent: str, id: str | None = None, **fields: Any) -> StepRecord:
         await self.init()
         now = time.time()
-        rec = StepRecord(id=str(uuid.uuid4()), agent=agent, created_at=now, updated_at=now, status="planned")
+        rec = StepRecord(id=id or str(uuid.uuid4()), agent=agent, created_at=now, updated_at=now, status="planned")
         self._assign(rec, fields)
         async with self.sessions() as s, s.begin():
             s.add(rec)
@@ -146,6 +146,16 @@ class StateStore(Database, ModelIdLedger):
         async with self.sessions() as s:
             rows = await s.scalars(select(StepRecord).where(StepRecord.agent == agent, StepRecord.status.in_(IN_FLIGHT)).order_by(StepRecord.created_at))
             return list(rows)
+
+    async def abandon_unfinished(self, agent: str, reason: str) -> list[StepRecord]:
+        """Mark steps a dead process left `planned` (decided, never signed) as abandoned.
+        Call only while holding the agent's step lock (and its lease), so none of them is live."""
+        await self.init()
+        async with self.sessions() as s, s.begin():
+            rows = list(await s.scalars(select(StepRecord).where(StepRecord.agent == agent, StepRecord.status == "planned")))
+            for r in rows:
+                r.status, r.error, r.updated_at = "abandoned", reason, time.time()
+        return rows
 
     async def spent_since(self, agent: str, since: float) -> "Spend":
         from concilium.tools.guard import Spend  # here, not at the top: reading the trail needs no web3

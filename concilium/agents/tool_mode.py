@@ -66,7 +66,8 @@ def _as_text(m):
 
 
 async def tool_mode_step(agent: "Agent", observation: dict, messages: list, inputs_hash: str, started: float,
-                         t: "Timings") -> StepRecord:
+                         t: "Timings", step_id: str | None = None) -> StepRecord:
+    ids = iter([step_id])  # the step's first record takes the id handed out for it
     model_id = await agent.model.model_id()
     await agent.store.note_model(model_id, await agent.model.preimage())
     base = {"started_at": started, "observation": observation, "inputs_hash": inputs_hash, "model_id": model_id,
@@ -75,13 +76,13 @@ async def tool_mode_step(agent: "Agent", observation: dict, messages: list, inpu
     records: list[StepRecord] = []
 
     async def on_write(decision: Decision) -> str:
-        rec = await agent.store.create(agent.name, output=decision.model_dump_json(), **base)
+        rec = await agent.store.create(agent.name, next(ids, None), output=decision.model_dump_json(), **base)
         rec = await agent._execute(decision, rec, t)
         records.append(rec)
         return rec.status + (f" by rule {rec.rule}: {rec.verdict}" if rec.rule else f" {rec.tx_hash or ''}")
 
     async def on_finish(reason: str) -> str:
-        rec = await agent.store.create(agent.name, output=json.dumps({"finish": reason}), **base)
+        rec = await agent.store.create(agent.name, next(ids, None), output=json.dumps({"finish": reason}), **base)
         records.append(await agent.store.update(rec, action="noop", reason=reason, status="noop", timings=t.stages))
         return "done"
 
@@ -93,11 +94,11 @@ async def tool_mode_step(agent: "Agent", observation: dict, messages: list, inpu
         try:
             await graph.ainvoke({"messages": [messages[1]]}, config={"recursion_limit": 2 * MAX_MODEL_CALLS + 1})
         except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as e:
-            await agent.store.create(agent.name, status="error", error=f"model server did not answer: {type(e).__name__}", **base)
+            await agent.store.create(agent.name, next(ids, None), status="error", error=f"model server did not answer: {type(e).__name__}", **base)
             raise ModelUnavailable(f"model server at {agent.model.url} did not answer ({type(e).__name__}); is vLLM running?") from None
         except GraphRecursionError:
             error = f"the model made {MAX_MODEL_CALLS} calls without deciding"
     if records:
         return await agent.store.update(records[-1], timings=t.stages)
-    rec = await agent.store.create(agent.name, **base)
+    rec = await agent.store.create(agent.name, next(ids, None), **base)
     return await agent.store.update(rec, status="error", error=error or "the model ended without calling a tool", timings=t.stages)

@@ -34,8 +34,9 @@ def audit_export(
                 rows = await store.recent(agent, limit=10**9)
         finally:
             await store.close()
-        lines = []
+        lines, abandoned = [], 0
         for r in reversed(rows):
+            abandoned += r.status == "abandoned"
             d = r.as_dict()
             d.pop("raw_tx", None)
             lines.append(json.dumps(d, default=str))
@@ -44,7 +45,8 @@ def audit_export(
             out.write_text(text)
         else:
             sys.stdout.write(text)
-        return len(lines)
+        return len(lines), abandoned
 
-    n = run(export())
-    err.print(f"exported {n} decision(s)")
+    n, abandoned = run(export())
+    note = f", {abandoned} abandoned (the process stopped between plan and sign; nothing was sent)" if abandoned else ""
+    err.print(f"exported {n} decision(s){note}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,7 @@ class AgentService:
         self.status: dict[str, AgentStatus] = {}
         self._inflight: dict[str, asyncio.Task] = {}
         self._triggers: dict[str, asyncio.Task] = {}
+        self.started_steps: dict[str, asyncio.Task] = {}  # step id -> its task, for clients following a step
         jobs = SQLAlchemyJobStore(url=f"sqlite:///{self.runtime.state_dir / 'jobs.db'}")
         self.scheduler = AsyncIOScheduler(jobstores={"default": jobs},
                                           job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
@@ -108,11 +110,17 @@ class AgentService:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, api: bool = True) -> None:
+        """Settle what a previous run left, register every agent, and only then let the
+        scheduler fire: a run missed while we were down fires once, for a known agent."""
         _SERVICES[self.key] = self
-        self.scheduler.start()
+        self.scheduler.start(paused=True)
         for agent in self.agents.values():
             await agent.reconcile()  # settle what a previous run left in flight, before anything new
             self._schedule(agent)
+        for job in self.scheduler.get_jobs():  # agents removed from the YAML while we were down
+            if job.id.removeprefix("agent:") not in self.agents:
+                job.remove()
+        self.scheduler.resume()
         if api:
             from concilium.service.api import serve_api
 
@@ -173,26 +181,46 @@ class AgentService:
 
     # ------------------------------------------------------------------ steps
 
-    async def run_step(self, name: str, reason: str = "api") -> StepRecord | None:
-        """One step of `name`, unless it is paused (for scheduled runs) or already running
-        (the run is coalesced into the one in flight). Errors are recorded, not raised."""
-        st = self.status[name]
+    def begin_step(self, name: str, reason: str = "api") -> tuple[str, asyncio.Task] | None:
+        """Start one step of `name` and return (step id, task), unless it is paused (for
+        scheduled runs) or already running (the run is coalesced into the one in flight)."""
+        st = self.status.get(name)
+        if st is None or name not in self.agents:
+            log.warning("no such agent; run ignored", extra={"agent": name, "reason": reason})
+            return None
         if st.paused and reason != "api":
             return None
         if name in self._inflight and not self._inflight[name].done():
             return None
-        task = asyncio.create_task(self.agents[name].step())
+        step_id = str(uuid.uuid4())
+        task = asyncio.create_task(self._step(name, step_id))
         self._inflight[name] = task
+        self.started_steps[step_id] = task
+        while len(self.started_steps) > 1000:  # remember the latest ids for clients following them
+            self.started_steps.pop(next(iter(self.started_steps)))
         st.running = True
+        return step_id, task
+
+    async def run_step(self, name: str, reason: str = "api") -> StepRecord | None:
+        """One step of `name` (see begin_step); errors are recorded, not raised."""
+        started = self.begin_step(name, reason)
+        if started is None:
+            return None
+        rec = await asyncio.shield(started[1])
+        return rec if isinstance(rec, StepRecord) else None
+
+    async def _step(self, name: str, step_id: str) -> StepRecord | str:
+        """The step's record, or the error that stopped it before it had one."""
+        st = self.status[name]
         try:
-            rec = await asyncio.shield(task)
+            rec = await self.agents[name].step(step_id)
         except ConciliumError as e:
             st.failures += 1
             st.last_error = str(e)
             st.last_status = "error"
             self.metrics.step_failures.labels(name, type(e).__name__).inc()
             log.warning("step failed", extra={"agent": name, "error": str(e)[:300]})
-            return None
+            return str(e)
         finally:
             st.running = False
             st.steps += 1
