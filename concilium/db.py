@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase
 
 from concilium.errors import StoreError
+from concilium.migrations import Chain, upgrade
 
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}  # backend -> the async driver we ship
 
@@ -55,15 +56,22 @@ class Base(DeclarativeBase):
     pass
 
 
-class Database:
-    models: tuple[type[Base], ...] = ()  # the tables this store owns
+_MIGRATING: dict[str, asyncio.Lock] = {}  # per database URL: SQLite has no transactional DDL to serialise on
 
-    def __init__(self, url: str):
+
+class Database:
+    migrations: Chain  # the migration chain that owns this store's tables
+
+    def __init__(self, url: str, migrate: bool = True):
+        """`migrate=False` opens an existing database without touching its schema (for readers)."""
         parse_store_url(url)
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.url = url
+        self.migrate = migrate
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._ready = False
@@ -76,11 +84,19 @@ class Database:
     async def init(self):
         async with self._init_lock:
             if not self._ready:
-                tables = [m.__table__ for m in self.models]
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=tables))
+                if self.migrate:
+                    async with _MIGRATING.setdefault(self.url, asyncio.Lock()), store_errors(self.url, "migrate the database"), \
+                            self.engine.begin() as conn:
+                        await conn.run_sync(upgrade, self.migrations)
                 self._ready = True
         return self
+
+    @property
+    def sync_url(self) -> str:
+        """The same database for synchronous clients (APScheduler's job store)."""
+        u = make_url(self.url)
+        return u.set(drivername={"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}[u.get_backend_name()]) \
+            .render_as_string(hide_password=False)
 
     async def close(self) -> None:
         await self.engine.dispose()

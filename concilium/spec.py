@@ -262,6 +262,7 @@ class Spec(_Model):
     agents: list[AgentSpec] = []
     state_dir: Path | None = None
     memory_server: str | None = Field(None, description="a chroma server URL; default: embedded in the state dir")
+    store_url: str | None = Field(None, description="state database, e.g. postgresql+asyncpg://user@host/db; default: SQLite in the state dir")
     api: "ApiSpec" = Field(default_factory=lambda: ApiSpec())
     base_dir: Path = Field(default=Path("."), exclude=True)
 

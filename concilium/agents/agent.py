@@ -17,6 +17,7 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
 from concilium.agents.memory import AgentMemory
 from concilium.agents.prompt import build_messages, inputs_hash
@@ -66,6 +67,8 @@ class Agent:
         writes = [t for t in agent.tools if t in WRITE_TOOLS]
         self.schema = DecisionSchema({"noop": None, **{t: WRITE_TOOLS[t][0](self.ctx) for t in writes}})
         self._lock = asyncio.Lock()  # one step at a time per agent: daily limits stay exact
+        # awaited right before signing; raises to stop the step (the service's lease check)
+        self.fence: Callable[[], Awaitable[None]] | None = None
 
     @property
     def wallet(self) -> Wallet:
@@ -154,6 +157,8 @@ class Agent:
         async def record_signed(st: SignedTx) -> None:
             await self.store.update(rec, status="signed", tx_hash=st.hash, nonce=st.nonce, sender=st.sender, raw_tx=st.raw)
 
+        if self.fence is not None:
+            await self.fence()
         try:
             signed = await self.chain.send(self.wallet, tx, before_broadcast=record_signed)
         except TxRejected as e:

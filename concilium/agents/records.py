@@ -18,7 +18,8 @@ from sqlalchemy import Float, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from concilium.db import Base, Database
-from concilium.llm.provenance import ModelIdLedger, ModelIdRecord
+from concilium.llm.provenance import ModelIdLedger
+from concilium.migrations import STATE
 
 
 class StepRecord(Base):
@@ -85,7 +86,7 @@ def _json(v: Any) -> str | None:
 
 
 class StateStore(Database, ModelIdLedger):
-    models = (StepRecord, StepRequest, ModelIdRecord)
+    migrations = STATE  # owns steps, agent_leases, step_requests, model_ids
 
     async def create(self, agent: str, id: str | None = None, **fields: Any) -> StepRecord:
         await self.init()

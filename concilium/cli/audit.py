@@ -28,7 +28,7 @@ def audit_export(
         fail(ConciliumError(f"no state database at {state_dir / 'state.db'}; pass --state-dir or --store-url"), 2)
 
     async def export() -> int:
-        store = StateStore(url)
+        store = StateStore(url, migrate=False)  # a reader: never changes the schema
         try:
             async with store_errors(url, "read decisions"):
                 rows = await store.recent(agent, limit=10**9)

@@ -12,7 +12,8 @@ from sqlalchemy import Float, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from concilium.db import Base, Database
-from concilium.llm.provenance import ModelIdLedger, ModelIdRecord
+from concilium.llm.provenance import ModelIdLedger
+from concilium.migrations import ORACLE
 
 
 class Round(Base):
@@ -62,7 +63,7 @@ class Cursor(Base):
 
 
 class OracleStore(Database, ModelIdLedger):
-    models = (Round, Cursor, ModelIdRecord)  # model_ids: each answer's model id preimage (llm/provenance.py)
+    migrations = ORACLE  # owns oracle_rounds, oracle_cursor, model_ids (each answer's model id preimage)
 
     async def cursor(self, key: str) -> int | None:
         await self.init()
