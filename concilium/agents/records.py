@@ -14,7 +14,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, Text, select
+from sqlalchemy import Float, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from concilium.db import Base, Database
@@ -157,6 +157,12 @@ class StateStore(Database, ModelIdLedger):
             for r in rows:
                 r.status, r.error, r.updated_at = "abandoned", reason, time.time()
         return rows
+
+    async def refusals_by_rule(self) -> dict[str, int]:
+        await self.init()
+        async with self.sessions() as s:
+            rows = await s.execute(select(StepRecord.rule, func.count()).where(StepRecord.status == "refused").group_by(StepRecord.rule))
+            return {rule or "?": n for rule, n in rows}
 
     async def spent_since(self, agent: str, since: float) -> "Spend":
         from concilium.tools.guard import Spend  # here, not at the top: reading the trail needs no web3

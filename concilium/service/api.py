@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from concilium.errors import ConciliumError, SpecError
 from concilium.httpserver import HttpServer
+from concilium.service.dashboard import mount_dashboard
 from concilium.stack.process import free_port
 
 _bearer = HTTPBearer(auto_error=False)
@@ -150,6 +151,8 @@ def build_app(service) -> FastAPI:
             raise HTTPException(422, {"message": "reload refused; the running agents are unchanged", "problems": e.problems}) from None
         except ConciliumError as e:
             raise HTTPException(422, f"reload refused; the running agents are unchanged: {e}") from None
+
+    mount_dashboard(app, service)
 
     @app.get("/metrics")
     async def metrics() -> Response:
