@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from concilium.agents.records import StateStore
 from concilium.migrations import ORACLE, STATE, current
-from concilium.oracle.store import OracleStore
+from concilium.oracle.store import OracleStore, Round
 
 OLD = sa.MetaData()  # main's tables at 7499ae6, frozen here as create_all made them
 sa.Table("steps", OLD, sa.Column("id", sa.String(36), primary_key=True),
@@ -69,3 +69,20 @@ async def test_migrating_twice_or_concurrently_is_harmless(store_url):
     assert (await stores[1].get(rec.id)).id == rec.id
     for s in stores:
         await s.close()
+
+
+async def test_oracle_store_rounds_and_cursor_on_both_databases(store_url):
+    store = await OracleStore(store_url).init()
+    rnd = Round(key="0xO:1:0xN", node="0xN", oracle="0xO", request_id=1, status="open", kind=0, prompt="q?", options="0x",
+                deadline=2_000_000_000, fee_wei="0", peer_answers="{}")
+    await store.add(rnd)
+    again = await store.add(Round(key="0xO:1:0xN", node="0xN", oracle="0xO", request_id=1, status="open", kind=0,
+                                  prompt="other", options="0x", deadline=0, fee_wei="0", peer_answers="{}"))
+    assert again.prompt == "q?"  # an event seen twice does not replace the round
+    await store.update(rnd, status="answered", my_answer={"value": "0x01"}, peer_answers={"0xP": {"value": "0x01"}})
+    [open_] = await store.open_rounds("0xN")
+    assert open_.status == "answered" and open_.as_dict()["peer_answers"] == {"0xP": {"value": "0x01"}}
+    await store.set_cursor("0xO:0xN", 41)
+    await store.set_cursor("0xO:0xN", 42)
+    assert await store.cursor("0xO:0xN") == 42
+    await store.close()
