@@ -137,7 +137,7 @@ async def proposed_rate(service: AgentService, rounds: int) -> float:
 
 
 async def store_comparison(stack: EmbeddedStack, state: Path, rounds: int) -> dict:
-    pg = await PostgresServer(state / "pg").start(progress=lambda m: print(m, file=sys.stderr))
+    pg = await PostgresServer().start(progress=lambda m: print(m, file=sys.stderr))
     out: dict = {}
     try:
         for kind in ("sqlite", "postgresql"):

@@ -94,6 +94,7 @@ class AgentService:
         self._inflight: dict[str, asyncio.Task] = {}
         self._triggers: dict[str, asyncio.Task] = {}
         self._renewer: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
         self.started_steps: dict[str, asyncio.Task] = {}  # step id -> its task, for clients following a step
         self.leases = Leases(store, holder=f"{self.instance[-80:]}/{os.getpid()}/{uuid.uuid4().hex[:8]}")
         if store.engine.dialect.name == "sqlite":  # its own file: APScheduler's sync writes never wait on the state db
@@ -159,7 +160,8 @@ class AgentService:
                 t.cancel()  # safe: recorded transactions are reconciled at the next start
             await asyncio.gather(*pending, return_exceptions=True)
         if self._renewer is not None:
-            self._renewer.cancel()
+            self._stopping.set()  # let it finish its round: a cancelled query leaves a half-closed connection
+            await asyncio.wait({self._renewer}, timeout=10)
         try:
             await self.leases.release_all()  # a clean stop hands its agents over at once
         except (SQLAlchemyError, OSError) as e:
@@ -179,8 +181,12 @@ class AgentService:
 
     async def _renew_leases(self) -> None:
         """Keep our leases and presence alive; hand back agents beyond our fair share."""
-        while True:
-            await asyncio.sleep(self._presence_ttl() / 4)
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self._presence_ttl() / 4)
+                return
+            except asyncio.TimeoutError:
+                pass
             try:
                 await self.leases.acquire(self.leases.presence, self._presence_ttl())
                 await self.leases.renew()

@@ -27,8 +27,9 @@ def _bin(name: str) -> str:
 
 
 class PostgresServer:
-    def __init__(self, base: Path | None = None):
-        self.base = Path(base or tempfile.mkdtemp(prefix="concilium-pg-"))
+    def __init__(self):
+        # its own temp dir: when we are root, the server runs as `postgres`, which must reach it
+        self.base = Path(tempfile.mkdtemp(prefix="concilium-pg-"))
         self.port = free_port()
         self.os_user = "postgres" if os.geteuid() == 0 else None  # postgres refuses to run as root
         self.process: ManagedProcess | None = None
