@@ -4,6 +4,7 @@ Stores (agent steps, oracle rounds) declare their tables on `Base` and share thi
 from __future__ import annotations
 
 import asyncio
+import weakref
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -56,7 +57,13 @@ class Base(DeclarativeBase):
     pass
 
 
-_MIGRATING: dict[str, asyncio.Lock] = {}  # per database URL: SQLite has no transactional DDL to serialise on
+# One migration at a time in this process: Alembic's EnvironmentContext is process-global state,
+# and SQLite has no transactional DDL to serialise on (PostgreSQL also takes an advisory lock).
+_MIGRATING: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _migrating() -> asyncio.Lock:
+    return _MIGRATING.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 class Database:
@@ -85,7 +92,7 @@ class Database:
         async with self._init_lock:
             if not self._ready:
                 if self.migrate:
-                    async with _MIGRATING.setdefault(self.url, asyncio.Lock()), store_errors(self.url, "migrate the database"), \
+                    async with _migrating(), store_errors(self.url, "migrate the database"), \
                             self.engine.begin() as conn:
                         await conn.run_sync(upgrade, self.migrations)
                 self._ready = True
