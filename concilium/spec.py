@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
+from eth_utils import is_checksum_address
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -121,6 +122,8 @@ class WalletRef(_Model):
 def _address(v: Any) -> Any:
     if isinstance(v, str) and not _HEX_ADDRESS.match(v):
         raise ValueError(f'expected a 0x-prefixed 40-hex-digit address or {{wallet: name}}, got "{v}"')
+    if isinstance(v, str) and v[2:] != v[2:].lower() and v[2:] != v[2:].upper() and not is_checksum_address(v):
+        raise ValueError(f'"{v}" is mixed-case but its EIP-55 checksum is wrong (a typo?); check the address, or write it all lower-case')
     return v
 
 
@@ -270,6 +273,7 @@ class Spec(_Model):
     agents: list[AgentSpec] = []
     state_dir: Path | None = None
     memory_server: str | None = Field(None, description="a chroma server URL; default: embedded in the state dir")
+    store_url: str | None = Field(None, description="state database, e.g. postgresql+asyncpg://user@host/db; default: SQLite in the state dir")
     api: "ApiSpec" = Field(default_factory=lambda: ApiSpec())
     base_dir: Path = Field(default=Path("."), exclude=True)
 

@@ -19,21 +19,46 @@ from concilium.errors import SpecError
 M = TypeVar("M", bound=BaseModel)
 
 
+MAX_BYTES = 1 << 20  # a YAML file larger than this is refused before parsing
+MAX_NODES = 100_000  # nodes after alias expansion: a "billion laughs" document is refused
+MAX_DEPTH = 64  # nesting levels
+
+
 def load_yaml(path: str | Path, model: type[M]) -> M:
     p = Path(path)
     try:
-        text = p.read_text()
+        with p.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise SpecError([f"cannot read {p}: {e.strerror}; check the path"], source=str(p)) from None
-    return parse_yaml(text, model, source=str(p), base_dir=p.resolve().parent)
+    return parse_yaml(decode_utf8(raw, str(p)), model, source=str(p), base_dir=p.resolve().parent)
+
+
+def decode_utf8(raw: bytes, source: str = "spec") -> str:
+    """Bytes -> text, refusing oversized files and naming the offset of the first non-UTF-8 byte."""
+    if len(raw) > MAX_BYTES:
+        raise SpecError([f"(file): larger than {MAX_BYTES // 1024} KiB; a spec this big is refused"], source)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise SpecError([f"(line {line}): byte offset {e.start} (0x{raw[e.start]:02x}) is not UTF-8; save the file as UTF-8"], source) from None
 
 
 def parse_yaml(text: str, model: type[M], source: str = "spec", base_dir: Path | None = None) -> M:
     """YAML text -> `model`, with ${ENV} interpolation and errors that name path and line.
     A model may define `cross_references()` returning (location, message) pairs."""
+    if len(text) > MAX_BYTES:
+        raise SpecError([f"(file): larger than {MAX_BYTES // 1024} KiB; a spec this big is refused"], source)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        _check_depth(text, source)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            _check_expansion(node, source)
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "unknown line"
@@ -59,6 +84,57 @@ def parse_yaml(text: str, model: type[M], source: str = "spec", base_dir: Path |
     if problems:
         raise SpecError(problems, source)
     return result  # type: ignore[return-value]
+
+
+_QUOTED_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'|(?:^|\s)#[^\n]*', re.M)
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse deep nesting before PyYAML's scanner (quadratic in the nesting of flow
+    collections) or its recursive composer meet it: a fast count of brackets outside quotes
+    and comments first, then the exact depth from the event stream."""
+    depth = 0
+    for ch in re.findall(r"[\[\]{}]", _QUOTED_OR_COMMENT.sub("", text)):
+        depth = depth + 1 if ch in "[{" else max(depth - 1, 0)
+        if depth > MAX_DEPTH:
+            raise SpecError([f"(file): brackets nested more than {MAX_DEPTH} levels deep; refused"], source)
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError([f"(line {event.start_mark.line + 1}): nested more than {MAX_DEPTH} levels deep; refused"], source)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_expansion(root: yaml.Node | None, source: str) -> None:
+    """Refuse alias bombs and recursive aliases before anything walks the expanded document.
+    Sizes are memoised per node, so this costs one pass over the document as written."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise SpecError([f"(line {node.start_mark.line + 1}): an alias refers to itself; recursive YAML is refused"], source)
+        active.add(key)
+        n = 1
+        if isinstance(node, yaml.MappingNode):
+            n += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n += sum(size(v) for v in node.value)
+        active.discard(key)
+        if n > MAX_NODES:
+            raise SpecError([f"(line {node.start_mark.line + 1}): aliases expand to more than {MAX_NODES} nodes; "
+                             "a document this large (an alias bomb?) is refused"], source)
+        sizes[key] = n
+        return n
+
+    if root is not None:
+        size(root)
 
 
 def _message(err: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from concilium.chain.wallets import dev_wallet
 from concilium.spec import parse_spec
 from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.model import BUNDLED_NAME
+from concilium.stack.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,6 +31,35 @@ async def stack(tmp_path_factory):
         s.attach("bundled", url, BUNDLED_NAME)
     yield s
     s.stop()
+
+
+class LazyPostgres:
+    """One PostgreSQL server for the session, started by the first test that needs it."""
+
+    def __init__(self):
+        self.server: PostgresServer | None = None
+
+    async def database(self) -> str:
+        if self.server is None:
+            self.server = await PostgresServer().start(progress=lambda m: print(m, flush=True))
+        return await self.server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    pg = LazyPostgres()
+    yield pg
+    if pg.server is not None:
+        pg.server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_url(request, postgres, tmp_path):
+    """The state database of a service test: SQLite in the test's state dir, or a fresh
+    database on the session's real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"
+    return await postgres.database()
 
 
 @pytest.fixture(scope="session")

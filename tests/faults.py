@@ -5,7 +5,12 @@ going down; the happy path through it is the real server."""
 from __future__ import annotations
 
 import asyncio
+import json
 
+import httpx
+from fastapi import FastAPI, Request, Response
+
+from concilium.httpserver import HttpServer
 from concilium.stack.process import free_port
 
 
@@ -61,3 +66,40 @@ class RefusingMethods:
         if method in self.methods:
             return {"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": f"the method {method} does not exist/is not available"}}
         return await self.provider.make_request(method, params)
+
+
+class CorruptingModelProxy:
+    """An OpenAI-compatible front for a real vLLM server that passes every request through and
+    puts a NUL character into each chat completion's text: what a model server whose guided
+    decoding let a control character through would return."""
+
+    def __init__(self, target_url: str):
+        self.target = target_url.rstrip("/").removesuffix("/v1")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        app = FastAPI()
+
+        @app.api_route("/{path:path}", methods=["GET", "POST"])
+        async def forward(path: str, request: Request) -> Response:
+            async with httpx.AsyncClient(timeout=120) as c:
+                r = await c.request(request.method, f"{self.target}/{path}", content=await request.body(),
+                                    headers={"content-type": request.headers.get("content-type", "application/json")})
+            body = r.content
+            if path.endswith("chat/completions") and r.status_code == 200:
+                data = json.loads(body)
+                for choice in data.get("choices", []):
+                    text = choice["message"].get("content") or ""
+                    choice["message"]["content"] = text[:12] + "\u0000" + text[12:]
+                body = json.dumps(data).encode()
+            return Response(body, r.status_code, media_type="application/json")
+
+        self.app = app
+        self._server = None
+
+    async def up(self) -> "CorruptingModelProxy":
+        self._server = await HttpServer(self.app, "127.0.0.1", self.port, "corrupting model proxy").start()
+        return self
+
+    async def down(self) -> None:
+        if self._server is not None:
+            await self._server.stop()

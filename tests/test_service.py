@@ -58,6 +58,20 @@ def service_yaml(token: str, agents: str, model: str = "{serve: bundled}", chain
     """) + agents
 
 
+async def follow_step(http: httpx.AsyncClient, started: httpx.Response, timeout: float = 120) -> dict:
+    """What a client does with a 202: poll the step's Location until its status is final."""
+    url = started.headers["Location"]
+    assert url == started.json()["url"]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r = await http.get(url)
+        assert r.status_code in (200, 202), r.text
+        if r.status_code == 200:
+            return r.json()
+        await asyncio.sleep(0.2)
+    raise AssertionError("step did not finish in time")
+
+
 @pytest.fixture
 def api_token(monkeypatch):
     monkeypatch.setenv("CONCILIUM_API_TOKEN", TOKEN)
@@ -73,14 +87,14 @@ async def wait_for(predicate, timeout: float = 60.0, every: float = 0.2):
     raise AssertionError("condition not met in time")
 
 
-async def test_three_agents_on_different_schedules_step_concurrently(stack, vllm, chain, tmp_path, api_token):
+async def test_three_agents_on_different_schedules_step_concurrently(stack, vllm, chain, tmp_path, store_url, api_token):
     token = await deploy_token(chain)
     await set_balance(chain, HOT, 10**18)
     agents = (agent("ticker", "{every: 1s}") + agent("blocks", "{on_block: 1}")
               + agent("cron", '{cron: "*/5 * * * *"}') + agent("listener", "{on_event: {contract: usdc, event: Transfer, where: {to: hot_wallet}}}"))
     f = tmp_path / "agents.yaml"
     f.write_text(service_yaml(token, agents))
-    async with AgentService.open(f, stack=stack, state_dir=tmp_path) as svc:
+    async with AgentService.open(f, stack=stack, state_dir=tmp_path, store_url=store_url) as svc:
         store = svc.runtime.store
         usdc = chain.contract(token, ERC20_ABI)
 
@@ -112,10 +126,10 @@ async def test_three_agents_on_different_schedules_step_concurrently(stack, vllm
             assert all(x.updated_at <= y.started_at + 0.05 for x, y in zip(mine, mine[1:]))
 
 
-async def test_api_pause_resume_needs_the_token(stack, vllm, chain, tmp_path, api_token):
+async def test_api_pause_resume_needs_the_token(stack, vllm, chain, tmp_path, store_url, api_token):
     f = tmp_path / "agents.yaml"
     f.write_text(service_yaml(await deploy_token(chain), agent("ticker", "{every: 1s}")))
-    async with AgentService.open(f, stack=stack, state_dir=tmp_path) as svc:
+    async with AgentService.open(f, stack=stack, state_dir=tmp_path, store_url=store_url) as svc:
         async with httpx.AsyncClient(base_url=svc.api_server.url, timeout=60) as http:
             assert (await http.get("/health")).json()["ok"] is True
             assert (await http.post("/agents/ticker/pause")).status_code == 401
@@ -123,12 +137,14 @@ async def test_api_pause_resume_needs_the_token(stack, vllm, chain, tmp_path, ap
             auth = {"Authorization": f"Bearer {TOKEN}"}
             r = await http.post("/agents/ticker/pause", headers=auth)
             assert r.status_code == 200 and r.json()["paused"] is True
-            await asyncio.sleep(1.5)  # let a step that was already running finish
+            await wait_for(lambda: asyncio.sleep(0, not svc.status["ticker"].running))  # a step already running finishes
             before = svc.status["ticker"].steps
             await asyncio.sleep(3)
             assert svc.status["ticker"].steps == before  # paused: the schedule does not step it
             stepped = await http.post("/agents/ticker/step", headers=auth)  # an explicit step still runs
-            assert stepped.status_code == 200 and stepped.json()["agent"] == "ticker"
+            assert stepped.status_code == 202 and stepped.json()["agent"] == "ticker"
+            followed = await follow_step(http, stepped)
+            assert followed["id"] == stepped.json()["id"] and followed["status"] not in ("running", "planned", "signed", "sent")
             assert (await http.post("/agents/ticker/resume", headers=auth)).json()["paused"] is False
             await wait_for(lambda: asyncio.sleep(0, svc.status["ticker"].steps > before + 1))
             decisions = (await http.get("/agents/ticker/decisions?limit=5")).json()
@@ -139,13 +155,13 @@ async def test_api_pause_resume_needs_the_token(stack, vllm, chain, tmp_path, ap
             assert 'concilium_steps_total{agent="ticker"' in metrics and "concilium_model_latency_seconds" in metrics
 
 
-async def test_model_server_down_then_back_without_restarting_the_service(stack, vllm, chain, tmp_path, api_token):
+async def test_model_server_down_then_back_without_restarting_the_service(stack, vllm, chain, tmp_path, store_url, api_token):
     target = urlparse(vllm.url)
     proxy = await SwitchableProxy(target.hostname, target.port).up()
     model = f'{{url: "http://127.0.0.1:{proxy.port}/v1", name: SmolLM2-135M-Instruct}}'
     f = tmp_path / "agents.yaml"
     f.write_text(service_yaml(await deploy_token(chain), agent("ticker", "{every: 1s}"), model=model))
-    async with AgentService.open(f, stack=stack, state_dir=tmp_path) as svc:
+    async with AgentService.open(f, stack=stack, state_dir=tmp_path, store_url=store_url) as svc:
         st = svc.status["ticker"]
         await wait_for(lambda: asyncio.sleep(0, st.steps >= 1))
         await proxy.down()
@@ -157,11 +173,11 @@ async def test_model_server_down_then_back_without_restarting_the_service(stack,
     await proxy.down()
 
 
-async def test_a_malformed_reload_is_refused_and_agents_keep_running(stack, vllm, chain, tmp_path, api_token):
+async def test_a_malformed_reload_is_refused_and_agents_keep_running(stack, vllm, chain, tmp_path, store_url, api_token):
     f = tmp_path / "agents.yaml"
     good = service_yaml(await deploy_token(chain), agent("ticker", "{every: 1s}"))
     f.write_text(good)
-    async with AgentService.open(f, stack=stack, state_dir=tmp_path) as svc:
+    async with AgentService.open(f, stack=stack, state_dir=tmp_path, store_url=store_url) as svc:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=svc.api_server.url, timeout=60) as http:
             f.write_text(good.replace("max_value_per_tx: 0.02 ether", "max_value_per_tx: lots"))
@@ -178,10 +194,10 @@ async def test_a_malformed_reload_is_refused_and_agents_keep_running(stack, vllm
             await wait_for(lambda: asyncio.sleep(0, svc.status["second"].steps >= 1))
 
 
-async def test_memory_recalls_past_steps_into_the_prompt(stack, vllm, chain, tmp_path):
+async def test_memory_recalls_past_steps_into_the_prompt(stack, vllm, chain, tmp_path, store_url):
     f = tmp_path / "agents.yaml"
     f.write_text(service_yaml(await deploy_token(chain), agent("rememberer", "{every: 1h}", memory=3)))
-    async with AgentService.open(f, stack=stack, state_dir=tmp_path, api=False) as svc:
+    async with AgentService.open(f, stack=stack, state_dir=tmp_path, api=False, store_url=store_url) as svc:
         first = await svc.run_step("rememberer")
         assert "Relevant past steps" not in first.prompt
         second = await svc.run_step("rememberer")
@@ -199,14 +215,15 @@ def keystore(tmp_path: Path, index: int) -> Path:
     return p
 
 
-def external_yaml(tmp_path: Path, anvil, vllm, token: str, port: int, wallet_index: int = 6) -> Path:
+def external_yaml(tmp_path: Path, anvil, vllm, token: str, port: int, wallet_index: int = 6, store_url: str | None = None) -> Path:
     """A service YAML as an operator would write it: RPC and vLLM URLs, a keystore wallet."""
     ks = keystore(tmp_path, wallet_index)
     text = service_yaml(token, agent("keeper", "{every: 1s}"),
                         model=f'{{url: "{vllm.url}", name: SmolLM2-135M-Instruct}}', chain=f'{{rpc: "{anvil.url}"}}',
                         wallets=f'{{treasury: {{keystore: "{ks}", password_env: KS_PW}}}}', api=f"{{port: {port}}}")
     f = tmp_path / "service.yaml"
-    f.write_text(text.replace("version: 1", f"version: 1\nstate_dir: {tmp_path / 'state'}"))
+    store = f"\nstore_url: {store_url}" if store_url else ""
+    f.write_text(text.replace("version: 1", f"version: 1\nstate_dir: {tmp_path / 'state'}{store}"))
     return f
 
 
@@ -216,16 +233,15 @@ def start_service(f: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-async def test_kill_9_mid_step_and_restart_sends_nothing_twice_and_loses_nothing(anvil, vllm, chain, tmp_path):
+async def test_kill_9_mid_step_and_restart_sends_nothing_twice_and_loses_nothing(anvil, vllm, chain, tmp_path, store_url):
     from concilium.stack.process import free_port
 
     wallet = dev_wallet(6)
     await set_balance(chain, HOT, 10**18)
-    f = external_yaml(tmp_path, anvil, vllm, await deploy_token(chain), free_port())
-    state = tmp_path / "state"
+    f = external_yaml(tmp_path, anvil, vllm, await deploy_token(chain), free_port(), store_url=store_url)
     nonce0 = await chain.mined_nonce(wallet.address)
     hot0 = await chain.w3.eth.get_balance(HOT)
-    store = StateStore.sqlite(state / "state.db")
+    store = StateStore(store_url)
     for kill_after in (4.0, 2.7, 3.3):  # three hard kills at arbitrary points in the stepping
         proc = start_service(f)
         await asyncio.sleep(kill_after)
@@ -255,11 +271,11 @@ async def store_has_settled_steps(store: StateStore, n: int) -> bool:
     return sum(1 for r in rows if r.status in ("confirmed", "noop", "refused")) >= n
 
 
-async def test_schemathesis_finds_no_server_errors(anvil, vllm, chain, tmp_path):
+async def test_schemathesis_finds_no_server_errors(anvil, vllm, chain, tmp_path, store_url):
     from concilium.stack.process import free_port
 
     port = free_port()
-    f = external_yaml(tmp_path, anvil, vllm, await deploy_token(chain), port, wallet_index=7)
+    f = external_yaml(tmp_path, anvil, vllm, await deploy_token(chain), port, wallet_index=7, store_url=store_url)
     f.write_text(f.read_text().replace("{every: 1s}", "{every: 1h}"))
     proc = start_service(f)
     try:

@@ -17,6 +17,7 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
 from concilium.agents.memory import AgentMemory
 from concilium.agents.prompt import build_messages, inputs_hash
@@ -38,6 +39,7 @@ from concilium.tools.observe import observe
 from concilium.tools.registry import TOOLS, ToolInputError, TxIntent
 
 log = logging.getLogger("concilium.agent")
+ABANDONED = "the process stopped after planning and before signing; nothing was sent"
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Agent:
         self.guard = PolicyGuard(self.ctx, store)
         self.schema = decision_schema(self.ctx)
         self._lock = asyncio.Lock()  # one step at a time per agent: daily limits stay exact
+        # awaited right before signing; raises to stop the step (the service's lease check)
+        self.fence: Callable[[], Awaitable[None]] | None = None
 
     @property
     def wallet(self) -> Wallet:
@@ -79,7 +83,8 @@ class Agent:
 
     # ------------------------------------------------------------------ the step
 
-    async def step(self) -> StepRecord:
+    async def step(self, step_id: str | None = None) -> StepRecord:
+        """One step; `step_id` names its record (given by callers that hand the id out first)."""
         async with self._lock:
             await self._reconcile()
             t, started = Timings(), time.time()
@@ -95,21 +100,23 @@ class Agent:
                     else:
                         out = await self.model.decide(messages, self.schema.json_schema())
                 except ModelUnavailable as e:
-                    await self.store.create(self.name, status="error", started_at=started, observation=observation, error=str(e), timings=t.stages)
+                    await self.store.create(self.name, step_id, status="error", started_at=started, observation=observation, error=str(e), timings=t.stages)
                     raise
             prompt = "\n\n".join(str(m.content) for m in messages)
             base = dict(started_at=started, observation=observation, inputs_hash=digest, prompt=prompt,
                         model_id=await self.model.model_id(), model_name=self.model.name, sampling=self.model.sampling.as_dict())
             if self.spec.mode == "tools":
                 await self.store.note_model(base["model_id"], await self.model.preimage())
-                rec = await self.store.create(self.name, output=plan.output, **base)
+                rec = await self.store.create(self.name, step_id, output=plan.output, **base)
                 if plan.decision is None:
                     return await self._remember(await self.store.update(rec, status="error", error=plan.error, timings=t.stages))
                 return await self._remember(await self._execute(plan.decision, rec, t))
             t.stages["model"] = out.seconds  # the server round trip inside "plan"
-            rec = await self.store.create(self.name, output=out.text, **{**base, "model_id": out.model_id, "model_name": out.model_name, "sampling": out.sampling})
+            rec = await self.store.create(self.name, step_id, output=out.text, **{**base, "model_id": out.model_id, "model_name": out.model_name, "sampling": out.sampling})
             await self.store.record_request(rec, as_dicts(messages), self.schema.json_schema(), out.preimage)
             try:
+                if out.problem:
+                    raise InvalidDecision(f"model output is {out.problem}")
                 decision = self.schema.parse(out.value)
             except InvalidDecision as e:
                 return await self.store.update(rec, status="error", error=str(e), timings=t.stages)
@@ -168,6 +175,8 @@ class Agent:
         async def record_signed(st: SignedTx) -> None:
             await self.store.update(rec, status="signed", tx_hash=st.hash, nonce=st.nonce, sender=st.sender, raw_tx=st.raw)
 
+        if self.fence is not None:
+            await self.fence()
         try:
             signed = await self.chain.send(self.wallet, tx, before_broadcast=record_signed)
         except TxRejected as e:
@@ -194,7 +203,10 @@ class Agent:
     # ------------------------------------------------------------------ recovery
 
     async def _reconcile(self) -> None:
-        """Settle what a previous run left signed or sent (see chain/inflight.py)."""
+        """Settle what a previous run left signed or sent (see chain/inflight.py), and mark
+        steps it left planned (killed between plan and sign: nothing was sent) abandoned."""
+        for rec in await self.store.abandon_unfinished(self.name, ABANDONED):
+            log.warning("marked a step abandoned", extra={"agent": self.name, "step": rec.id})
         for rec in await self.store.pending(self.name):
             log.warning("settling a transaction left in flight", extra={"agent": self.name, "tx": rec.tx_hash})
             settled = await settle_inflight(self.chain, rec.tx_hash, rec.raw_tx, rec.sender, rec.nonce)

@@ -13,11 +13,12 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, Text, select
+from sqlalchemy import Float, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from concilium.db import Base, Database
-from concilium.llm.provenance import ModelIdLedger, ModelIdRecord
+from concilium.llm.provenance import ModelIdLedger
+from concilium.migrations import STATE
 
 
 class StepRecord(Base):
@@ -28,7 +29,7 @@ class StepRecord(Base):
     created_at: Mapped[float] = mapped_column(Float, index=True)
     started_at: Mapped[float | None] = mapped_column(Float)  # when the step began observing
     updated_at: Mapped[float] = mapped_column(Float)
-    # planned | noop | refused | dry_run | signed | sent | confirmed | reverted | dropped | error
+    # planned | noop | refused | dry_run | signed | sent | confirmed | reverted | dropped | error | abandoned
     status: Mapped[str] = mapped_column(String(16), index=True)
     inputs_hash: Mapped[str | None] = mapped_column(String(66))
     observation: Mapped[str | None] = mapped_column(Text)
@@ -86,12 +87,12 @@ def _json(v: Any) -> str | None:
 
 
 class StateStore(Database, ModelIdLedger):
-    models = (StepRecord, StepRequest, ModelIdRecord)
+    migrations = STATE  # owns steps, agent_leases, step_requests, model_ids
 
-    async def create(self, agent: str, **fields: Any) -> StepRecord:
+    async def create(self, agent: str, id: str | None = None, **fields: Any) -> StepRecord:
         await self.init()
         now = time.time()
-        rec = StepRecord(id=str(uuid.uuid4()), agent=agent, created_at=now, updated_at=now, status="planned")
+        rec = StepRecord(id=id or str(uuid.uuid4()), agent=agent, created_at=now, updated_at=now, status="planned")
         self._assign(rec, fields)
         async with self.sessions() as s, s.begin():
             s.add(rec)
@@ -147,6 +148,22 @@ class StateStore(Database, ModelIdLedger):
         async with self.sessions() as s:
             rows = await s.scalars(select(StepRecord).where(StepRecord.agent == agent, StepRecord.status.in_(IN_FLIGHT)).order_by(StepRecord.created_at))
             return list(rows)
+
+    async def abandon_unfinished(self, agent: str, reason: str) -> list[StepRecord]:
+        """Mark steps a dead process left `planned` (decided, never signed) as abandoned.
+        Call only while holding the agent's step lock (and its lease), so none of them is live."""
+        await self.init()
+        async with self.sessions() as s, s.begin():
+            rows = list(await s.scalars(select(StepRecord).where(StepRecord.agent == agent, StepRecord.status == "planned")))
+            for r in rows:
+                r.status, r.error, r.updated_at = "abandoned", reason, time.time()
+        return rows
+
+    async def refusals_by_rule(self) -> dict[str, int]:
+        await self.init()
+        async with self.sessions() as s:
+            rows = await s.execute(select(StepRecord.rule, func.count()).where(StepRecord.status == "refused").group_by(StepRecord.rule))
+            return {rule or "?": n for rule, n in rows}
 
     async def spent_since(self, agent: str, since: float) -> "Spend":
         """What the agent's transactions since `since` sent and granted: from receipts once

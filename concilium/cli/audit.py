@@ -21,19 +21,22 @@ def audit_export(
 ) -> None:
     """Every decision as JSON lines: inputs hash, model id, prompt, output, verdict, tx, receipt."""
     from concilium.agents.records import StateStore
+    from concilium.db import store_errors
 
     url = store_url or f"sqlite+aiosqlite:///{state_dir / 'state.db'}"
     if not store_url and not (state_dir / "state.db").exists():
         fail(ConciliumError(f"no state database at {state_dir / 'state.db'}; pass --state-dir or --store-url"), 2)
 
     async def export() -> int:
-        store = StateStore(url)
+        store = StateStore(url, migrate=False)  # a reader: never changes the schema
         try:
-            rows = await store.recent(agent, limit=10**9)
+            async with store_errors(url, "read decisions"):
+                rows = await store.recent(agent, limit=10**9)
         finally:
             await store.close()
-        lines = []
+        lines, abandoned = [], 0
         for r in reversed(rows):
+            abandoned += r.status == "abandoned"
             d = r.as_dict()
             d.pop("raw_tx", None)
             lines.append(json.dumps(d, default=str))
@@ -42,7 +45,8 @@ def audit_export(
             out.write_text(text)
         else:
             sys.stdout.write(text)
-        return len(lines)
+        return len(lines), abandoned
 
-    n = run(export())
-    err.print(f"exported {n} decision(s)")
+    n, abandoned = run(export())
+    note = f", {abandoned} abandoned (the process stopped between plan and sign; nothing was sent)" if abandoned else ""
+    err.print(f"exported {n} decision(s){note}")

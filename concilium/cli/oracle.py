@@ -105,7 +105,8 @@ async def _node(spec) -> None:
         wallet = load_wallet("node", spec.wallet, spec.base_dir)
         settings = NodeSettings(spec.oracle, spec.listen.host, spec.listen.port, tuple(spec.peers), spec.chain.confirmations,
                                 spec.backoff, start_block=spec.start_block)
-        n = await OracleNode(settings, wallet, chain, model, OracleStore.sqlite(state / "node.db")).start()
+        store = OracleStore(spec.store_url) if spec.store_url else OracleStore.sqlite(state / "node.db")
+        n = await OracleNode(settings, wallet, chain, model, store).start()
         console.print(f"oracle node {n.address} listening on {n.url}, watching {spec.oracle}")
         try:
             await until_stopped()

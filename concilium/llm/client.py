@@ -46,6 +46,7 @@ class ModelOutput:
     completion_tokens: int = 0
     prompt_tokens: int = 0
     preimage: dict[str, Any] = field(default_factory=dict)  # what model_id hashes (provenance.py)
+    problem: str | None = None  # why `text` did not parse as a JSON object (then `value` is {})
 
 
 @dataclass
@@ -111,10 +112,13 @@ class ModelClient:
             raise ModelRefused(f"model server at {self.url} refused the request: {e.message[:300]}", too_long) from None
         seconds = time.perf_counter() - start
         text = msg.content if isinstance(msg.content, str) else json.dumps(msg.content)
+        problem = None
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
-            value = {}
+        except json.JSONDecodeError as e:
+            value, problem = {}, f"not valid JSON: {e.msg.removesuffix(' at')} at char {e.pos}"
+        if not isinstance(value, dict) and problem is None:
+            value, problem = {}, f"a JSON {type(value).__name__}, not an object"
         usage = msg.usage_metadata or {}
-        return ModelOutput(text, value if isinstance(value, dict) else {}, model_id, self.name,
-                           self.sampling.as_dict(), seconds, usage.get("output_tokens", 0), usage.get("input_tokens", 0), pre)
+        return ModelOutput(text, value, model_id, self.name, self.sampling.as_dict(), seconds,
+                           usage.get("output_tokens", 0), usage.get("input_tokens", 0), pre, problem)

@@ -36,6 +36,7 @@ class NodeSpec(_Model):
     backoff: Seconds = 3.0
     start_block: int | None = Field(None, ge=0)
     state_dir: Path | None = None
+    store_url: str | None = Field(None, description="the node's database, e.g. postgresql+asyncpg://user@host/db; default: SQLite in state_dir")
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     def cross_references(self) -> list[tuple[tuple, str]]:

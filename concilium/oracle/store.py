@@ -13,7 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from concilium.db import Base, Database
-from concilium.llm.provenance import ModelIdLedger, ModelIdRecord
+from concilium.llm.provenance import ModelIdLedger
+from concilium.migrations import ORACLE
 
 
 class BigUint(TypeDecorator):
@@ -102,7 +103,7 @@ class SkippedEvent(Base):
 
 
 class OracleStore(Database, ModelIdLedger):
-    models = (Round, Cursor, SkippedEvent, ModelIdRecord)  # model_ids: each answer's model id preimage (llm/provenance.py)
+    migrations = ORACLE  # owns oracle_rounds, oracle_cursor, oracle_skipped, model_ids (each answer's model id preimage)
 
     async def add_skipped(self, ev: SkippedEvent) -> None:
         await self.init()

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from concilium.errors import ConciliumError, SpecError
 from concilium.httpserver import HttpServer
+from concilium.service.dashboard import mount_dashboard
 from concilium.stack.process import free_port
 
 _bearer = HTTPBearer(auto_error=False)
@@ -61,6 +62,14 @@ class StepOut(BaseModel):
         return cls(**{k: d.get(k) for k in cls.model_fields})
 
 
+class StepStarted(BaseModel):
+    id: str
+    agent: str
+    status: str  # running (then poll `url`), or error when it failed before planning
+    url: str
+    error: str | None = None
+
+
 class ReloadOut(BaseModel):
     changes: list[str]
 
@@ -98,13 +107,31 @@ def build_app(service) -> FastAPI:
         agent_or_404(name)
         return [StepOut.of(r) for r in await service.runtime.store.recent(name, limit)]
 
-    @app.post("/agents/{name}/step", response_model=StepOut | None, dependencies=[Depends(require_token)])
-    async def step(name: str) -> StepOut | None:
+    @app.post("/agents/{name}/step", status_code=202, response_model=StepStarted, dependencies=[Depends(require_token)])
+    async def step(name: str, response: Response) -> StepStarted:
+        """Start a step and return at once with its id; follow it at `url` until its status is final."""
         agent_or_404(name)
-        rec = await service.run_step(name, reason="api")
-        if rec is None and service.status[name].last_error and not service.status[name].running:
-            raise HTTPException(503, f"step failed: {service.status[name].last_error}")
-        return StepOut.of(rec) if rec else None
+        started = service.begin_step(name, reason="api")
+        if started is None:
+            raise HTTPException(409, f"{name} is already stepping; wait for that step (see GET /agents/{name}/decisions)")
+        url = f"/agents/{name}/steps/{started[0]}"
+        response.headers["Location"] = url
+        return StepStarted(id=started[0], agent=name, status="running", url=url)
+
+    @app.get("/agents/{name}/steps/{step_id}", response_model=StepOut | StepStarted)
+    async def step_status(name: str, step_id: str, response: Response) -> StepOut | StepStarted:
+        agent_or_404(name)
+        rec = await service.runtime.store.get(step_id)
+        rec = rec if rec is not None and rec.agent == name else None
+        task, url = service.started_steps.get(step_id), f"/agents/{name}/steps/{step_id}"
+        if task is not None and not task.done():
+            response.status_code = 202
+            return StepStarted(id=step_id, agent=name, status=rec.status if rec else "running", url=url)
+        if rec is not None:
+            return StepOut.of(rec)
+        if task is not None:  # finished without a record: it failed before planning (chain or model down)
+            return StepStarted(id=step_id, agent=name, status="error", url=url, error=task.result())
+        raise HTTPException(404, f"no step {step_id!r} for {name}")
 
     @app.post("/agents/{name}/pause", response_model=AgentStatusOut, dependencies=[Depends(require_token)])
     async def pause(name: str) -> dict:
@@ -124,6 +151,8 @@ def build_app(service) -> FastAPI:
             raise HTTPException(422, {"message": "reload refused; the running agents are unchanged", "problems": e.problems}) from None
         except ConciliumError as e:
             raise HTTPException(422, f"reload refused; the running agents are unchanged: {e}") from None
+
+    mount_dashboard(app, service)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -12,8 +12,13 @@ transaction was recorded before broadcast and is reconciled on the next start.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import logging
+import os
+import socket
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +26,13 @@ from typing import AsyncIterator
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from concilium.agents.agent import Agent
 from concilium.agents.records import StepRecord
 from concilium.errors import ConciliumError, SpecError
 from concilium.runtime import Runtime
+from concilium.service.leases import Leases
 from concilium.service.metrics import ServiceMetrics
 from concilium.spec import Spec, load_spec
 from concilium.stack.embedded import EmbeddedStack
@@ -69,12 +76,24 @@ class AgentService:
     grace: float = 30.0
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
+    instance: str | None = None  # stable name of this instance; default: host and state dir
+
     def __post_init__(self) -> None:
-        self.key = str(self.runtime.state_dir.resolve())
+        store = self.runtime.store
+        self.instance = self.instance or os.environ.get("CONCILIUM_INSTANCE") or f"{socket.gethostname()}:{self.runtime.state_dir.resolve()}"
+        self.key = self.instance
         self.status: dict[str, AgentStatus] = {}
         self._inflight: dict[str, asyncio.Task] = {}
         self._triggers: dict[str, asyncio.Task] = {}
-        jobs = SQLAlchemyJobStore(url=f"sqlite:///{self.runtime.state_dir / 'jobs.db'}")
+        self._renewer: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
+        self.started_steps: dict[str, asyncio.Task] = {}  # step id -> its task, for clients following a step
+        self.leases = Leases(store, holder=f"{self.instance[-80:]}/{os.getpid()}/{uuid.uuid4().hex[:8]}")
+        if store.engine.dialect.name == "sqlite":  # its own file: APScheduler's sync writes never wait on the state db
+            jobs = SQLAlchemyJobStore(url=f"sqlite:///{self.runtime.state_dir / 'jobs.db'}")
+        else:  # one job table per instance: every instance fires every agent's schedule, the lease picks who steps
+            table = "apscheduler_jobs_" + hashlib.sha1(self.instance.encode()).hexdigest()[:12]
+            jobs = SQLAlchemyJobStore(url=store.sync_url, tablename=table)
         self.scheduler = AsyncIOScheduler(jobstores={"default": jobs},
                                           job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
         self.api_server = None
@@ -82,11 +101,12 @@ class AgentService:
     @classmethod
     @asynccontextmanager
     async def open(cls, spec: Spec | str | Path, stack: EmbeddedStack | None = None, state_dir: Path | None = None,
-                   progress: Progress = lambda _: None, api: bool = True) -> AsyncIterator["AgentService"]:
+                   progress: Progress = lambda _: None, api: bool = True, store_url: str | None = None,
+                   instance: str | None = None) -> AsyncIterator["AgentService"]:
         path = None if isinstance(spec, Spec) else Path(spec)
         spec = spec if isinstance(spec, Spec) else load_spec(spec)
-        async with Runtime.open(spec, stack=stack, state_dir=state_dir, progress=progress) as rt:
-            service = cls(rt, path)
+        async with Runtime.open(spec, stack=stack, state_dir=state_dir, progress=progress, store_url=store_url) as rt:
+            service = cls(rt, path, instance=instance)
             await service.start(api=api and spec.api.enabled)
             try:
                 yield service
@@ -100,11 +120,21 @@ class AgentService:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, api: bool = True) -> None:
+        """Settle what a previous run left, register every agent, and only then let the
+        scheduler fire: a run missed while we were down fires once, for a known agent."""
         _SERVICES[self.key] = self
-        self.scheduler.start()
+        self.scheduler.start(paused=True)
+        await self.leases.acquire(self.leases.presence, self._presence_ttl())
+        share = await self.leases.fair_share(len(self.agents))
         for agent in self.agents.values():
-            await agent.reconcile()  # settle what a previous run left in flight, before anything new
+            if len(self.leases.held) < share and await self.leases.acquire(agent.name, self._ttl(agent)):  # another live instance may be stepping it
+                await agent.reconcile()  # settle what a previous run left in flight, before anything new
             self._schedule(agent)
+        for job in self.scheduler.get_jobs():  # agents removed from the YAML while we were down
+            if job.id.removeprefix("agent:") not in self.agents:
+                job.remove()
+        self.scheduler.resume()
+        self._renewer = asyncio.create_task(self._renew_leases())
         if api:
             from concilium.service.api import serve_api
 
@@ -121,14 +151,49 @@ class AgentService:
             for t in pending:
                 t.cancel()  # safe: recorded transactions are reconciled at the next start
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._renewer is not None:
+            self._stopping.set()  # let it finish its round: a cancelled query leaves a half-closed connection
+            await asyncio.wait({self._renewer}, timeout=10)
+        try:
+            await self.leases.release_all()  # a clean stop hands its agents over at once
+        except (SQLAlchemyError, OSError) as e:
+            log.warning("could not release leases; they expire on their own", extra={"error": str(e)[:200]})
         if self.api_server is not None:
             await self.api_server.stop()
         _SERVICES.pop(self.key, None)
+
+    def _ttl(self, agent: Agent) -> float:
+        """How long a lease on `agent` lasts without renewal: one schedule interval (1-60 s), so
+        a dead instance's agents are stepped elsewhere within two intervals."""
+        every = agent.spec.schedule.every
+        return min(max(every, 1.0), 60.0) if every is not None else (60.0 if agent.spec.schedule.cron else 10.0)
+
+    def _presence_ttl(self) -> float:
+        return min((self._ttl(a) for a in self.agents.values()), default=10.0)
+
+    async def _renew_leases(self) -> None:
+        """Keep our leases and presence alive; hand back agents beyond our fair share."""
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self._presence_ttl() / 4)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.leases.acquire(self.leases.presence, self._presence_ttl())
+                await self.leases.renew()
+                surplus = len(self.leases.held) - await self.leases.fair_share(len(self.agents))
+                for name in [n for n in self.leases.held if not getattr(self.status.get(n), "running", False)][:max(surplus, 0)]:
+                    await self.leases.release(name)
+                    log.info("handed an agent to another instance", extra={"agent": name})
+            except (SQLAlchemyError, OSError) as e:
+                log.warning("lease renewal failed", extra={"error": str(e)[:200]})
 
     # ------------------------------------------------------------------ schedules
 
     def _schedule(self, agent: Agent) -> None:
         name, s = agent.name, agent.spec.schedule
+        agent.fence = functools.partial(self.leases.check, name)
         st = self.status.setdefault(name, AgentStatus(name))
         job_id = f"agent:{name}"
         trigger = s.entry
@@ -157,26 +222,55 @@ class AgentService:
 
     # ------------------------------------------------------------------ steps
 
-    async def run_step(self, name: str, reason: str = "api") -> StepRecord | None:
-        """One step of `name`, unless it is paused (for scheduled runs) or already running
-        (the run is coalesced into the one in flight). Errors are recorded, not raised."""
-        st = self.status[name]
+    def begin_step(self, name: str, reason: str = "api") -> tuple[str, asyncio.Task] | None:
+        """Start one step of `name` and return (step id, task), unless it is paused (for
+        scheduled runs) or already running (the run is coalesced into the one in flight)."""
+        st = self.status.get(name)
+        if st is None or name not in self.agents:
+            log.warning("no such agent; run ignored", extra={"agent": name, "reason": reason})
+            return None
         if st.paused and reason != "api":
             return None
         if name in self._inflight and not self._inflight[name].done():
             return None
-        task = asyncio.create_task(self.agents[name].step())
+        step_id = str(uuid.uuid4())
+        task = asyncio.create_task(self._step(name, step_id))
         self._inflight[name] = task
+        self.started_steps[step_id] = task
+        while len(self.started_steps) > 1000:  # remember the latest ids for clients following them
+            self.started_steps.pop(next(iter(self.started_steps)))
+        return step_id, task
+
+    async def run_step(self, name: str, reason: str = "api") -> StepRecord | None:
+        """One step of `name` (see begin_step); errors are recorded, not raised."""
+        started = self.begin_step(name, reason)
+        if started is None:
+            return None
+        rec = await asyncio.shield(started[1])
+        return rec if isinstance(rec, StepRecord) else None
+
+    async def _step(self, name: str, step_id: str) -> StepRecord | str:
+        """The step's record, or the error that stopped it before it had one. Steps only
+        under this instance's lease on the agent."""
+        st = self.status[name]
+        try:
+            if name not in self.leases.held and len(self.leases.held) >= await self.leases.fair_share(len(self.agents)):
+                return f"{name} is left to another instance: this one steps its fair share already"
+            if not await self.leases.acquire(name, self._ttl(self.agents[name])):
+                return f"{name} is stepped by another instance now (it holds the agent's lease)"
+        except (SQLAlchemyError, OSError) as e:
+            st.failures, st.last_status, st.last_error = st.failures + 1, "error", f"state database unreachable: {str(e)[:200]}"
+            return st.last_error
         st.running = True
         try:
-            rec = await asyncio.shield(task)
+            rec = await self.agents[name].step(step_id)
         except ConciliumError as e:
             st.failures += 1
             st.last_error = str(e)
             st.last_status = "error"
             self.metrics.step_failures.labels(name, type(e).__name__).inc()
             log.warning("step failed", extra={"agent": name, "error": str(e)[:300]})
-            return None
+            return str(e)
         finally:
             st.running = False
             st.steps += 1

@@ -31,18 +31,26 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+try:  # loaded in the parent: a child that runs as another user may not be able to read our install
+    import ctypes
+
+    _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:
+    _LIBC = None
+
+
 def _die_with_parent() -> None:
     """Linux: SIGTERM the child if we die without cleaning up (kill -9), so no orphan keeps a port."""
     try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if _LIBC is not None:
+            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
 
 class ManagedProcess:
-    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None, user: str | None = None):
+        self.user = user  # run as this user (servers such as PostgreSQL refuse to run as root)
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -61,6 +69,8 @@ class ManagedProcess:
                 env={**os.environ, **(self.env or {})},
                 start_new_session=True,  # own process group: we can stop its children too
                 preexec_fn=_die_with_parent,
+                user=self.user,
+                group=self.user,
             )
         except FileNotFoundError:
             raise StackError(f"{self.name}: {self.argv[0]} not found; run `make install`") from None
