@@ -15,12 +15,11 @@ from concilium.agents.agent import Agent
 from concilium.agents.memory import AgentMemory, chroma_client
 from concilium.agents.records import StateStore
 from concilium.chain.client import ChainClient
-from concilium.chain.wallets import Wallet, load_wallet
+from concilium.chain.wallets import DEV_CHAIN_ID, Wallet, load_wallet
 from concilium.errors import ChainError
 from concilium.llm.client import ModelClient, Sampling
 from concilium.llm.sanitize import control_tokens
 from concilium.spec import ChainSpec, ModelSpec, Spec
-from concilium.stack.anvil import DEV_CHAIN_ID
 from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.process import Progress
 

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from concilium.service.triggers import TRIGGERS
+from concilium.triggers import TRIGGERS
 from concilium.tools.observation import OBSERVATIONS
 from concilium.tools.registry import TOOLS
 from concilium.units import parse_amount, parse_duration
@@ -158,7 +158,7 @@ def _one_key_model(name: str, registry, doc: str, extra: dict[str, Any] | None =
 
 
 Observe = _one_key_model("Observe", OBSERVATIONS, "One read in the agent's observation; see concilium/tools/observation.py.")
-ScheduleSpec = _one_key_model("ScheduleSpec", TRIGGERS, "What wakes the agent; see concilium/service/triggers.py.",
+ScheduleSpec = _one_key_model("ScheduleSpec", TRIGGERS, "What wakes the agent; see concilium/triggers.py.",
                               {"jitter": (Optional[Seconds], None)})
 
 Amount = Annotated[Decimal, BeforeValidator(lambda v: Decimal(str(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)]

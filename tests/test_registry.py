@@ -12,7 +12,7 @@ import pytest
 from concilium.errors import SpecError
 from concilium.llm.decisions import DecisionSchema
 from concilium.runtime import Runtime
-from concilium.service.triggers import TRIGGERS
+from concilium.triggers import TRIGGERS
 from concilium.spec import parse_spec
 from concilium.tools.observation import OBSERVATIONS
 from concilium.tools.registry import TOOLS, Tool, TxIntent

@@ -13,7 +13,10 @@ from eth_account.signers.local import LocalAccount
 
 from concilium.errors import WalletError
 from concilium.spec import WalletSpec
-from concilium.stack.anvil import DEV_MNEMONIC
+
+# anvil's well-known dev accounts: public keys for the embedded chain only
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+DEV_CHAIN_ID = 31337
 
 Account.enable_unaudited_hdwallet_features()
 

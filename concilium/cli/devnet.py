@@ -11,7 +11,6 @@ import typer
 from concilium.cli.console import console, progress, run, until_stopped
 from concilium.errors import WalletError
 
-DEV_CHAIN_ID = 31337
 
 
 def devnet(
@@ -33,7 +32,7 @@ async def _devnet(rpc: str | None, dev_account: int | None, keystore: Path | Non
     from eth_utils import is_address
 
     from concilium.chain.client import ChainClient
-    from concilium.chain.wallets import dev_wallet, load_wallet
+    from concilium.chain.wallets import DEV_CHAIN_ID, dev_wallet, load_wallet
     from concilium.spec import WalletSpec
     from concilium.stack.devnet import deploy_devnet
     from concilium.stack.embedded import EmbeddedStack

@@ -119,7 +119,7 @@ class OracleNode:
                                self.settings.poll, start_block=self.settings.start_block, limits=limits)
         self.supervisor.supervise(ServedApp(self._server))
         self.supervisor.supervise(self.watcher)
-        self.supervisor.supervise(Expiry(self))
+        self.supervisor.supervise(Expiry(self.expire))
         self.supervisor.spawn(self._resume(), "resume")
         log.info("oracle node started", extra={"node": self.address, "url": self.url})
         return self

@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Awaitable, Callable
 
 from concilium.httpserver import HttpServer
-
-if TYPE_CHECKING:
-    from concilium.oracle.node import OracleNode
 
 
 class Expiry:
@@ -17,8 +14,8 @@ class Expiry:
 
     name = "expiry"
 
-    def __init__(self, node: "OracleNode", every: float = 2.0):
-        self.node, self.every = node, every
+    def __init__(self, sweep: Callable[[], Awaitable[None]], every: float = 2.0):
+        self.sweep, self.every = sweep, every
 
     async def setup(self) -> None:
         return None
@@ -26,7 +23,7 @@ class Expiry:
     async def run_forever(self) -> None:
         while True:
             await asyncio.sleep(self.every)
-            await self.node.expire()
+            await self.sweep()
 
     async def cleanup(self) -> None:
         return None

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import httpx
 
+from concilium.chain.wallets import DEV_CHAIN_ID, DEV_MNEMONIC
 from concilium.stack.process import ManagedProcess, Progress, free_port
 from concilium.stack.tools import foundry_binary
 
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
-DEV_CHAIN_ID = 31337
 
 
 class Anvil:

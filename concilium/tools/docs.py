@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from concilium.service.triggers import TRIGGERS
+from concilium.triggers import TRIGGERS
 from concilium.tools.observation import OBSERVATIONS
 from concilium.tools.registry import TOOLS
 

@@ -17,13 +17,12 @@ Like the tools, these modules import nothing that imports `concilium.spec`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from concilium.registry import Registry
 
-if TYPE_CHECKING:
-    from concilium.spec import Spec
-    from concilium.tools.context import ToolContext
+# Higher layers (spec, context, agent) appear in annotations only, as strings: this module sits
+# below them, since spec is built from the registry.
 
 
 @dataclass(frozen=True)

@@ -26,15 +26,14 @@ list the tools while validating a file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from pydantic import BaseModel
 
 from concilium.registry import Registry
 
-if TYPE_CHECKING:
-    from concilium.spec import AgentSpec, Spec
-    from concilium.tools.context import ToolContext
+# Higher layers (spec, context, agent) appear in annotations only, as strings: this module sits
+# below them, since spec is built from the registry.
 
 
 @dataclass(frozen=True)

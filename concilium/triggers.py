@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable, Iterable
+from typing import Annotated, Any, Awaitable, Callable, Iterable
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -22,11 +22,10 @@ from concilium.errors import ChainError
 from concilium.registry import Registry
 from concilium.units import parse_duration
 
-if TYPE_CHECKING:
-    from concilium.agents.agent import Agent
-    from concilium.spec import Spec
+# Higher layers (spec, context, agent) appear in annotations only, as strings: this module sits
+# below them, since spec is built from the registry.
 
-log = logging.getLogger("concilium.service.triggers")
+log = logging.getLogger("concilium.triggers")
 Fire = Callable[[str], Awaitable[None]]  # called with a reason
 
 
