@@ -16,7 +16,7 @@ from concilium.agents.memory import AgentMemory, chroma_client
 from concilium.agents.records import StateStore
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import DEV_CHAIN_ID, Wallet, load_wallet
-from concilium.errors import ChainError
+from concilium.errors import ChainError, SpecError
 from concilium.llm.client import ModelClient, Sampling
 from concilium.llm.sanitize import control_tokens
 from concilium.spec import ChainSpec, ModelSpec, Spec
@@ -84,6 +84,13 @@ class Runtime:
             self.models[name] = await model_client(spec.models[name], self.stack, name)
         for name, w in spec.wallets.items():
             self.wallets[name] = load_wallet(name, w, spec.base_dir)
+        holder: dict[str, str] = {}
+        for a in spec.agents:  # two wallet names for one key: the spec cannot see it, the addresses can
+            address = self.wallets[a.wallet].address
+            if address in holder:
+                raise SpecError([f"agents {holder[address]!r} and {a.name!r} would both sign with {address}; each agent needs its own "
+                                 "key (day limits and nonces are kept per agent)"])
+            holder[address] = a.name
         self.store = await StateStore(store_url).init()
         for a in spec.agents:
             self.agents[a.name] = self.build_agent(a)

@@ -33,8 +33,8 @@ from concilium.llm.decisions import Decision, DecisionSchema, InvalidDecision
 from concilium.llm.replay import as_dicts
 from concilium.spec import AgentSpec, Spec
 from concilium.tools.context import ToolContext
-from concilium.tools.guard import PolicyGuard, Verdict, allowances_before
-from concilium.tools.ledger import spend_of
+from concilium.tools.guard import PolicyGuard, Verdict, allowances_before, balances_around, hidden_outflows
+from concilium.tools.ledger import Spend, spend_of
 from concilium.tools.observe import observe
 from concilium.tools.registry import TOOLS, ToolInputError, TxIntent
 
@@ -170,7 +170,7 @@ class Agent:
         return await self.store.update(rec, timings=t.stages)
 
     async def _act(self, intent: TxIntent, verdict: Verdict, rec: StepRecord) -> StepRecord:
-        tx = await self.chain.prepare(intent.tx(), self.wallet.address, verdict.gas, fee_cap=self.spec.policy.max_gas_price)
+        tx = verdict.tx or await self.chain.prepare(intent.tx(), self.wallet.address, verdict.gas, fee_cap=self.spec.policy.max_gas_price)
 
         async def record_signed(st: SignedTx) -> None:
             await self.store.update(rec, status="signed", tx_hash=st.hash, nonce=st.nonce, sender=st.sender, raw_tx=st.raw)
@@ -197,6 +197,8 @@ class Agent:
             tx = await self.chain.w3.eth.get_transaction(receipt["transactionHash"])
             flows = flows_from_logs(receipt["logs"], self.wallet.address, int(tx["value"]), tx["to"])
         spend = spend_of(flows, await allowances_before(self.ctx, flows, receipt["blockNumber"] - 1))
+        if status == "confirmed":  # a token that moved more than its events said: count what left
+            spend = spend.plus(Spend(hidden_outflows(flows, await balances_around(self.ctx, receipt["blockNumber"]))))
         return await self.store.update(rec, status=status, block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"],
                                        flows=flows.as_list(), ledger=spend.as_json())
 

@@ -58,9 +58,10 @@ class ChainClient:
         """Plain dry run (eth_call + estimate): reverts and gas, no effects."""
         return await call_only(self.w3, tx)
 
-    async def simulate_effects(self, tx: dict) -> Simulation:
-        """The exact transaction traced (eth_simulateV1 or debug_traceCall): reverts, gas, logs."""
-        return await self.simulator.run(tx)
+    async def simulate_effects(self, tx: dict, watch: tuple[str, ...] = ()) -> Simulation:
+        """The exact transaction traced (eth_simulateV1 or debug_traceCall): reverts, gas, logs,
+        and the sender's balance of each `watch` token before and after."""
+        return await self.simulator.run(tx, watch)
 
     async def prepare(self, tx: dict, sender: str, gas_used: int | None = None, fee_cap: int | None = None,
                       extra: int | None = None) -> dict:

@@ -37,12 +37,20 @@ class Simulation:
     error: str | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     method: str = "eth_call"
+    # token -> (wallet balance before, after), read around the call in the same simulated block
+    # (eth_simulateV1 only): what moved, whatever the token's events claim
+    balances: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _call(tx: dict) -> dict[str, Any]:
+    """The call as it will be signed: gas limit and fees too when known, so code that looks
+    at gasleft() or tx.gasprice to tell a simulation from the real thing sees the real values."""
     out: dict[str, Any] = {"from": tx["from"], "to": tx["to"]}
     if tx.get("value"):
         out["value"] = hex(int(tx["value"]))
+    for k in ("gas", "maxFeePerGas", "maxPriorityFeePerGas"):
+        if tx.get(k) is not None:
+            out[k] = hex(int(tx[k]))
     data = tx.get("data") or "0x"
     out["input"] = data if isinstance(data, str) else HexBytes(data).to_0x_hex()
     return out
@@ -60,26 +68,37 @@ def _unsupported(e: Web3RPCError) -> bool:
 NEXT_BLOCK_SECONDS = 12
 
 
-async def _simulate_v1(w3: AsyncWeb3, tx: dict) -> Simulation:
+BALANCE_OF = "0x70a08231"
+
+
+async def _simulate_v1(w3: AsyncWeb3, tx: dict, watch: tuple[str, ...] = ()) -> Simulation:
     head = (await w3.provider.make_request("eth_getBlockByNumber", ["latest", False])).get("result") or {}
-    block: dict[str, Any] = {"calls": [_call(tx)]}
+    reads = [{"from": tx["from"], "to": t, "input": BALANCE_OF + "0" * 24 + tx["from"].lower()[2:]} for t in watch]
+    block: dict[str, Any] = {"calls": [*reads, _call(tx), *reads]}
     if "timestamp" in head:
         block["blockOverrides"] = {"time": hex(int(head["timestamp"], 16) + NEXT_BLOCK_SECONDS)}
     resp = await w3.provider.make_request("eth_simulateV1", [
         {"blockStateCalls": [block], "traceTransfers": True, "validation": False}, head.get("number", "latest")])
     if "error" in resp:
         raise Web3RPCError(str(resp["error"].get("message", resp["error"])), rpc_response=resp)
-    call = resp["result"][0]["calls"][0]
+    calls = resp["result"][0]["calls"]
+    call = calls[len(reads)]
+    balances = {}
+    for i, t in enumerate(watch):
+        before, after = calls[i], calls[len(reads) + 1 + i]
+        if int(before["status"], 16) == 1 == int(after["status"], 16) and len(before["returnData"]) == len(after["returnData"]) == 66:
+            balances[t] = (int(before["returnData"], 16), int(after["returnData"], 16))
     gas = int(call["gasUsed"], 16)
     if int(call["status"], 16) != 1:
         err = call.get("error") or {}
         data = err.get("data") or call.get("returnData")
         reason = describe_revert(data) if data and data != "0x" else err.get("message", "execution reverted")
         return Simulation(False, gas, f"reverted: {reason}", method="eth_simulateV1")
-    return Simulation(True, gas, logs=call.get("logs") or [], method="eth_simulateV1")
+    return Simulation(True, gas, logs=call.get("logs") or [], method="eth_simulateV1", balances=balances)
 
 
-async def _trace_call(w3: AsyncWeb3, tx: dict) -> Simulation:
+async def _trace_call(w3: AsyncWeb3, tx: dict, watch: tuple[str, ...] = ()) -> Simulation:
+    """No balance watch: one call per trace (README: use an RPC that serves eth_simulateV1)."""
     call = _call(tx)
     call["data"] = call.pop("input")
     resp = await w3.provider.make_request("debug_traceCall", [call, "latest", {"tracer": "callTracer", "tracerConfig": {"withLog": True}}])
@@ -102,11 +121,12 @@ class Simulator:
         self.w3 = w3
         self.method: str | None = None
 
-    async def run(self, tx: dict) -> Simulation:
+    async def run(self, tx: dict, watch: tuple[str, ...] = ()) -> Simulation:
+        """`watch`: token addresses whose balance of `tx["from"]` to read before and after."""
         names = [self.method] if self.method else list(_METHODS)
         for name in names:
             try:
-                sim = await _METHODS[name](self.w3, tx)
+                sim = await _METHODS[name](self.w3, tx, watch)
             except Web3RPCError as e:
                 if _unsupported(e) and self.method is None:
                     continue

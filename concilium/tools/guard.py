@@ -4,8 +4,10 @@
 *effects*, whatever tool or contract produced them: the flows (chain/flows.py) of ETH and tokens
 out of the wallet, and the approvals it grants. Rules, in order (the first that refuses names
 the verdict): tool, contract (write_contract's allowlist), max_gas_price, simulate (it must not
-revert, and the node must be able to trace it), then per flow: unexpected_flow (an asset or
-kind of flow the policy does not name), recipient, spender, unlimited_approval, max_approval
+revert, and the node must be able to trace it; it runs twice, the second time with the gas
+limit and fees that will be signed), unexpected_flow (a named token whose balance of the wallet
+falls by more than its events report), then per flow: unexpected_flow (an asset or kind of
+flow the policy does not name), recipient, spender, unlimited_approval, max_approval
 (per approval and summed over 24 h), max_value_per_tx / token_per_tx, max_value_per_day /
 token_per_day (rolling 24 h, from the ledger of what receipts show was sent), min_received (a
 tool's least acceptable inflow, e.g. a swap's). `dry_run` lets a verdict pass while nothing is
@@ -30,6 +32,8 @@ from concilium.tools.registry import TOOLS, TxIntent
 DAY = 86_400.0
 ALLOWANCE_ABI = [{"type": "function", "name": "allowance", "stateMutability": "view", "outputs": [{"name": "", "type": "uint256"}],
                   "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}]}]
+BALANCE_ABI = [{"type": "function", "name": "balanceOf", "stateMutability": "view", "outputs": [{"name": "", "type": "uint256"}],
+                "inputs": [{"name": "owner", "type": "address"}]}]
 
 
 class SpendLedger(Protocol):
@@ -45,6 +49,7 @@ class Verdict:
     dry_run: bool = False
     flows: list[dict[str, Any]] = field(default_factory=list)
     spend: Spend = field(default_factory=Spend)
+    tx: dict[str, Any] | None = None  # the transaction as simulated, gas and fees included: sign this one
 
     @classmethod
     def refuse(cls, rule: str, reason: str, flows: Flows | None = None) -> "Verdict":
@@ -61,6 +66,36 @@ async def allowances_before(ctx: ToolContext, flows: Flows, block: Any = "latest
                 out[grant_key(f.asset, f.counterparty)] = int(await token.functions.allowance(ctx.wallet.address, f.counterparty).call(block_identifier=block))
             except Exception:  # not a standard token: count the whole approval
                 out[grant_key(f.asset, f.counterparty)] = 0
+    return out
+
+
+def watched(ctx: ToolContext) -> tuple[str, ...]:
+    """Every contract the YAML names: the wallet's balance of each is read around the simulated
+    call, so a token that moves more than its events say (or moves silently) is seen."""
+    return tuple(dict.fromkeys(c.address for c in ctx.contracts.values()))
+
+
+def hidden_outflows(flows: Flows, balances: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """Per token, how much more the wallet's balance fell than its events show leaving."""
+    out = {}
+    for token, (before, after) in balances.items():
+        shown = -flows.net.get(token, 0)
+        if before - after > shown:
+            out[token] = before - after - max(shown, 0)
+    return out
+
+
+async def balances_around(ctx: ToolContext, block: int) -> dict[str, tuple[int, int]]:
+    """The wallet's balance of each watched token before and after a mined block."""
+    out = {}
+    for token in watched(ctx):
+        c = ctx.chain.contract(token, BALANCE_ABI)
+        try:
+            before = int(await c.functions.balanceOf(ctx.wallet.address).call(block_identifier=block - 1))
+            after = int(await c.functions.balanceOf(ctx.wallet.address).call(block_identifier=block))
+        except Exception:  # not a token
+            continue
+        out[token] = (before, after)
     return out
 
 
@@ -86,18 +121,30 @@ class PolicyGuard:
             fees = await self.ctx.chain.fees()
             if fees.base_fee + fees.max_priority_fee_per_gas > p.max_gas_price:
                 return Verdict.refuse("max_gas_price", f"gas price {(fees.base_fee + fees.max_priority_fee_per_gas) / 1e9:.2f} gwei is above max_gas_price {p.max_gas_price / 1e9:.2f} gwei")
+        me, watch = self.ctx.wallet.address, watched(self.ctx)
         try:
-            sim = await self.ctx.chain.simulate_effects({"from": self.ctx.wallet.address, **intent.tx()})
+            # once for the gas, then again exactly as it will be signed (gas limit and fees), so
+            # code that tells a simulation by tx.gasprice or gasleft() sees the real values
+            sim = await self.ctx.chain.simulate_effects({"from": me, **intent.tx()}, watch)
+            tx = None
+            if sim.ok:
+                tx = await self.ctx.chain.prepare(intent.tx(), me, sim.gas, fee_cap=p.max_gas_price)
+                sim = await self.ctx.chain.simulate_effects({"from": me, **tx}, watch)
         except SimulationUnavailable as e:
             return Verdict.refuse("simulate", str(e))
         if not sim.ok:
             return Verdict.refuse("simulate", f"simulation failed: {sim.error}")
-        flows = flows_from_logs(sim.logs, self.ctx.wallet.address)
+        flows = flows_from_logs(sim.logs, me)
+        for token in hidden_outflows(flows, sim.balances):
+            before, after = sim.balances[token]
+            return Verdict.refuse("unexpected_flow", f"the wallet's {self.ctx.name_of(token) or token} balance falls by {before - after} base "
+                                  f"units but its events show {max(-flows.net.get(token, 0), 0)} leaving: a token that moves "
+                                  "what it does not report cannot be counted", flows)
         spend = spend_of(flows, await allowances_before(self.ctx, flows))
         if (refused := await self._judge(flows, spend, intent)) is not None:
             return refused
         return Verdict(True, gas=sim.gas, dry_run=p.dry_run, reason="dry run: nothing sent" if p.dry_run else "",
-                       flows=flows.as_list(), spend=spend)
+                       flows=flows.as_list(), spend=spend, tx=tx)
 
     # ------------------------------------------------------------------ the flows
 

@@ -1,0 +1,113 @@
+"""The guard attacked by a thief, on the real anvil, with cases the bypass suite does not cover:
+tokens whose events lie about what moved, a vault that behaves in simulation and robs on chain,
+two agents drawing one wallet's budget. Each test is the attack; it must leave nothing
+disallowed on chain, or (where the chain cannot be stopped) leave the agent halted and the
+ledger counting the truth."""
+
+import pytest
+
+from concilium.chain.abi import artifact
+from concilium.chain.deploy import deploy
+from concilium.chain.wallets import dev_wallet
+from concilium.runtime import Runtime
+from concilium.errors import SpecError
+from tests.conftest import spec_from
+from tests.guardkit import THIEF, World, call, deploy_world, tool, world_yaml
+
+
+@pytest.fixture(scope="module")
+async def world(anvil):
+    from concilium.chain.client import ChainClient
+
+    chain = ChainClient([anvil.url])
+    try:
+        w = await deploy_world(chain)
+        owner = dev_wallet(0)
+        sneaky = await deploy(chain, owner, "SneakyToken", 10**6 * 10**6)
+        chameleon = await deploy(chain, owner, "Chameleon", THIEF)
+        return w, sneaky, chameleon
+    finally:
+        await chain.close()
+
+
+def sneaky_yaml(w: World, sneaky: str, vault: str | None = None) -> str:
+    y = world_yaml(World(w.usdc, w.dai, vault or w.vault))
+    y = y.replace('  vault: {address:', f'  sneaky: {{address: "{sneaky}", abi: "artifact:SneakyToken"}}\n  vault: {{address:', 1)
+    y = y.replace("dai: {per_tx: 100, per_day: 150}}", "dai: {per_tx: 100, per_day: 150}, sneaky: {per_tx: 100, per_day: 150}}")
+    y = y.replace("vault: [deposit, donate, aggregate]}", "vault: [deposit, donate, aggregate], sneaky: [transfer, skim, approve]}")
+    return y
+
+
+async def balance(agent, token: str, who: str) -> int:
+    return await agent.ctx.contracts[token].handle.functions.balanceOf(who).call()
+
+
+@pytest.fixture
+async def keeper(stack, world, tmp_path):
+    w, sneaky, _ = world
+    async with Runtime.open(spec_from(sneaky_yaml(w, sneaky)), stack=stack, state_dir=tmp_path) as rt:
+        yield rt.agents["keeper"]
+
+
+@pytest.mark.parametrize("attack", [
+    "lying event: transfer 200 reported as 2",
+    "silent transfer: skim with no event",
+])
+async def test_a_token_whose_events_understate_what_leaves_is_refused(keeper, world, attack):
+    hot = keeper.ctx.address("hot_wallet")
+    before = await balance(keeper, "sneaky", hot)
+    if attack.startswith("lying"):
+        d = call("sneaky", "transfer", to="hot_wallet", value=str(200 * 10**6))  # per_tx is 100
+    else:
+        d = call("sneaky", "skim", to="thief", value=str(10**6))  # thief is no recipient
+    r = await keeper.propose(d)
+    assert (r.status, r.rule) == ("refused", "unexpected_flow"), (r.status, r.rule, r.verdict)
+    assert "events show" in r.verdict
+    assert await balance(keeper, "sneaky", hot) == before
+    assert await balance(keeper, "sneaky", THIEF) == 0
+
+
+async def test_an_honest_transfer_of_a_watched_token_still_goes_through(keeper, world):
+    r = await keeper.propose(tool("erc20_transfer", token="usdc", to="hot_wallet", amount=3))
+    assert r.status == "confirmed", (r.rule, r.verdict)
+    assert (await keeper.store.spent_since(keeper.name, 0)).sent == {world[0].usdc: 3 * 10**6}
+
+
+async def test_a_vault_that_robs_only_on_chain_is_caught_in_simulation(stack, world, tmp_path):
+    """Chameleon.deposit keeps the tokens when it sees no gas price or a huge gas allowance (a
+    simulation) and sends them to the thief otherwise. The guard simulates with the very gas
+    and fees it will sign, so the simulation shows the theft."""
+    w, sneaky, chameleon = world
+    y = sneaky_yaml(w, sneaky, vault=chameleon).replace('abi: "artifact:Puller"', 'abi: "artifact:Chameleon"')
+    y = y.replace("vault: [deposit, donate, aggregate]", "vault: [deposit]")
+    async with Runtime.open(spec_from(y), stack=stack, state_dir=tmp_path) as rt:
+        agent = rt.agents["keeper"]
+        usdc = agent.ctx.contracts["usdc"]
+        # the thief already holds usdc, so the robbing path costs no more gas than the honest one
+        await agent.chain.transact(agent.wallet, {"to": usdc.address, "data": usdc.handle.encode_abi("transfer", args=[THIEF, 1])})
+        assert (await agent.propose(tool("approve", token="usdc", spender="vault", amount=5))).status == "confirmed"
+        r = await agent.propose(call("vault", "deposit", token="usdc", amount="1000000"))
+        assert r.status == "refused", (r.status, r.rule, r.verdict, r.flows)
+        assert r.rule == "recipient" and "thief" in r.verdict, r.verdict
+        assert await balance(agent, "usdc", THIEF) == 1
+
+
+async def test_two_agents_cannot_share_one_wallet(world):
+    """Day limits and nonces are per wallet; two agents on one wallet would each get the full
+    budget and race each other's nonces."""
+    w, sneaky, _ = world
+    y = sneaky_yaml(w, sneaky)
+    block = y[y.index("  - name: keeper"):]
+    y = y + block.replace("name: keeper", "name: keeper2")
+    with pytest.raises(SpecError, match="wallet 'treasury'"):
+        spec_from(y)
+
+
+async def test_two_agents_cannot_share_one_key_under_two_wallet_names(stack, world, tmp_path):
+    w, sneaky, _ = world
+    y = sneaky_yaml(w, sneaky).replace("hot: {dev_account: 1}}", "hot: {dev_account: 1}, alias: {dev_account: 0}}")
+    block = y[y.index("  - name: keeper"):]
+    y = y + block.replace("name: keeper", "name: keeper2").replace("wallet: treasury", "wallet: alias")
+    with pytest.raises(SpecError, match="would both sign with"):
+        async with Runtime.open(spec_from(y), stack=stack, state_dir=tmp_path):
+            pass
