@@ -111,3 +111,27 @@ async def test_two_agents_cannot_share_one_key_under_two_wallet_names(stack, wor
     with pytest.raises(SpecError, match="would both sign with"):
         async with Runtime.open(spec_from(y), stack=stack, state_dir=tmp_path):
             pass
+
+
+async def test_two_steps_of_one_agent_racing_the_day_limit_get_one_budget(keeper, world):
+    """100 + 100 against a 150 per_day: run at once, exactly one goes through."""
+    import asyncio
+
+    rs = await asyncio.gather(*[keeper.propose(tool("erc20_transfer", token="dai", to="hot_wallet", amount=100)) for _ in range(2)])
+    assert sorted((r.status, r.rule) for r in rs) == [("confirmed", None), ("refused", "token_per_day")]
+    assert (await keeper.store.spent_since(keeper.name, 0)).sent == {world[0].dai: 100 * 10**18}
+
+
+@pytest.mark.parametrize("to", [
+    "hot_wall\u0435t",  # Cyrillic e
+    "hot_wallet\u200b",  # zero-width space
+    "HOT_WALLET",
+    "0x000000000000000000000000000000000000beef",  # the thief, as a raw lower-case address
+])
+async def test_lookalike_names_and_raw_addresses_resolve_to_nothing_allowed(keeper, world, to):
+    before = await balance(keeper, "usdc", THIEF)
+    r = await keeper.propose(tool("erc20_transfer", token="usdc", to=to, amount=1))
+    assert r.status == "refused" and r.rule in ("input", "recipient"), (r.status, r.rule, r.verdict)
+    r = await keeper.propose(call("usdc", "transfer", to=to, value="1"))
+    assert r.status == "refused" and r.rule in ("input", "recipient"), (r.status, r.rule, r.verdict)
+    assert await balance(keeper, "usdc", THIEF) == before
