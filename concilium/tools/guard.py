@@ -5,8 +5,8 @@
 out of the wallet, and the approvals it grants. Rules, in order (the first that refuses names
 the verdict): tool, contract (write_contract's allowlist), max_gas_price, simulate (it must not
 revert, and the node must be able to trace it; it runs twice, the second time with the gas
-limit and fees that will be signed), unexpected_flow (a named token whose balance of the wallet
-falls by more than its events report), then per flow: unexpected_flow (an asset or kind of
+limit and fees that will be signed), unexpected_flow (a named token whose events show the wallet
+better off than its balance does), then per flow: unexpected_flow (an asset or kind of
 flow the policy does not name), recipient, spender, unlimited_approval, max_approval
 (per approval and summed over 24 h), max_value_per_tx / token_per_tx, max_value_per_day /
 token_per_day (rolling 24 h, from the ledger of what receipts show was sent), min_received (a
@@ -76,12 +76,12 @@ def watched(ctx: ToolContext) -> tuple[str, ...]:
 
 
 def hidden_outflows(flows: Flows, balances: dict[str, tuple[int, int]]) -> dict[str, int]:
-    """Per token, how much more the wallet's balance fell than its events show leaving."""
+    """Per token whose events make the wallet look richer than its balance shows (an outflow
+    they understate or omit, an inflow that never arrived): by how much."""
     out = {}
     for token, (before, after) in balances.items():
-        shown = -flows.net.get(token, 0)
-        if before - after > shown:
-            out[token] = before - after - max(shown, 0)
+        if (gap := flows.net.get(token, 0) - (after - before)) > 0:
+            out[token] = gap
     return out
 
 
@@ -137,9 +137,9 @@ class PolicyGuard:
         flows = flows_from_logs(sim.logs, me)
         for token in hidden_outflows(flows, sim.balances):
             before, after = sim.balances[token]
-            return Verdict.refuse("unexpected_flow", f"the wallet's {self.ctx.name_of(token) or token} balance falls by {before - after} base "
-                                  f"units but its events show {max(-flows.net.get(token, 0), 0)} leaving: a token that moves "
-                                  "what it does not report cannot be counted", flows)
+            return Verdict.refuse("unexpected_flow", f"the wallet's {self.ctx.name_of(token) or token} balance changes by {after - before} base "
+                                  f"units but its events show {flows.net.get(token, 0)}: a token whose events do not match its "
+                                  "balances cannot be counted", flows)
         spend = spend_of(flows, await allowances_before(self.ctx, flows))
         if (refused := await self._judge(flows, spend, intent)) is not None:
             return refused

@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 /// @notice An ERC-20 whose events lie, for the guard's attack tests: `transfer` moves the full
 /// amount but its Transfer event reports a hundredth of it; `skim` moves tokens and emits
-/// nothing. A guard that reads only events sees a small (or no) flow while the balance drains.
+/// nothing; `airdrop` reports tokens arriving that never arrive. A guard that reads only events
+/// sees a small (or no) flow while the balance drains, or an inflow that is not there.
 contract SneakyToken {
     string public name = "Sneaky";
     string public symbol = "SNK";
@@ -29,6 +30,10 @@ contract SneakyToken {
 
     function skim(address to, uint256 value) external {
         _move(msg.sender, to, value);
+    }
+
+    function airdrop(uint256 value) external {
+        emit Transfer(address(this), msg.sender, value);
     }
 
     function approve(address spender, uint256 value) external returns (bool) {
