@@ -7,6 +7,7 @@ what it names (RPC URLs, vLLM URLs), loads wallets, opens the state store, build
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -16,7 +17,7 @@ from concilium.agents.memory import AgentMemory, chroma_client
 from concilium.agents.records import StateStore
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import DEV_CHAIN_ID, Wallet, load_wallet
-from concilium.errors import ChainError, SpecError
+from concilium.errors import ChainError
 from concilium.llm.client import ModelClient, Sampling
 from concilium.llm.sanitize import control_tokens
 from concilium.spec import ChainSpec, ModelSpec, Spec
@@ -48,6 +49,7 @@ class Runtime:
         self.models: dict[str, ModelClient] = {}
         self.wallets: dict[str, Wallet] = {}
         self.agents: dict[str, Agent] = {}
+        self._wallet_locks: dict[str, asyncio.Lock] = {}
         self.store: StateStore | None = None
         self._chroma = None
 
@@ -84,13 +86,6 @@ class Runtime:
             self.models[name] = await model_client(spec.models[name], self.stack, name)
         for name, w in spec.wallets.items():
             self.wallets[name] = load_wallet(name, w, spec.base_dir)
-        holder: dict[str, str] = {}
-        for a in spec.agents:  # two wallet names for one key: the spec cannot see it, the addresses can
-            address = self.wallets[a.wallet].address
-            if address in holder:
-                raise SpecError([f"agents {holder[address]!r} and {a.name!r} would both sign with {address}; each agent needs its own "
-                                 "key (day limits and nonces are kept per agent)"])
-            holder[address] = a.name
         self.store = await StateStore(store_url).init()
         for a in spec.agents:
             self.agents[a.name] = self.build_agent(a)
@@ -101,7 +96,9 @@ class Runtime:
             if self._chroma is None:
                 self._chroma = chroma_client(self.state_dir, self.spec.memory_server)
             memory = AgentMemory(self._chroma, a.name)
-        return Agent(self.spec, a, self.chains[a.chain], self.models[a.model], self.wallets, self.store, memory)
+        # agents on one key take turns: one nonce sequence, one day's budget (the guard counts the wallet's spend)
+        lock = self._wallet_locks.setdefault(self.wallets[a.wallet].address, asyncio.Lock())
+        return Agent(self.spec, a, self.chains[a.chain], self.models[a.model], self.wallets, self.store, memory, lock=lock)
 
     async def _close(self) -> None:
         for c in self.chains.values():

@@ -323,13 +323,8 @@ def _cross_references(spec: Spec) -> list[tuple[tuple, str]]:
             need("wallets", addr.wallet, ("addresses", name, "wallet"))
         if name in spec.contracts:
             out.append((("addresses", name), f"{name!r} names both an address and a contract; names must be unique"))
-    owner: dict[str, str] = {}
     for i, a in enumerate(spec.agents):
         at = ("agents", i)
-        if a.wallet in owner:  # budgets and nonces are per agent: a shared wallet gets two of each
-            out.append((at + ("wallet",), f"wallet {a.wallet!r} is already agent {owner[a.wallet]!r}'s; each agent needs its own wallet "
-                        "(day limits and nonces are kept per agent)"))
-        owner.setdefault(a.wallet, a.name)
         need("models", a.model, at + ("model",))
         need("chains", a.chain, at + ("chain",))
         need("wallets", a.wallet, at + ("wallet",))

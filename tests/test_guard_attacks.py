@@ -10,7 +10,6 @@ from concilium.chain.abi import artifact
 from concilium.chain.deploy import deploy
 from concilium.chain.wallets import dev_wallet
 from concilium.runtime import Runtime
-from concilium.errors import SpecError
 from tests.conftest import spec_from
 from tests.guardkit import THIEF, World, call, deploy_world, tool, world_yaml
 
@@ -92,25 +91,24 @@ async def test_a_vault_that_robs_only_on_chain_is_caught_in_simulation(stack, wo
         assert await balance(agent, "usdc", THIEF) == 1
 
 
-async def test_two_agents_cannot_share_one_wallet(world):
-    """Day limits and nonces are per wallet; two agents on one wallet would each get the full
-    budget and race each other's nonces."""
+@pytest.mark.parametrize("alias", [False, True], ids=["one wallet name", "two wallet names for one key"])
+async def test_two_agents_on_one_wallet_share_one_day_budget(stack, world, tmp_path, alias):
+    """Day limits are the wallet's: a second agent on the same key (by name or by an alias)
+    gets what the first left, also when both act at once."""
+    import asyncio
+
     w, sneaky, _ = world
     y = sneaky_yaml(w, sneaky)
+    if alias:
+        y = y.replace("hot: {dev_account: 1}}", "hot: {dev_account: 1}, alias: {dev_account: 0}}")
     block = y[y.index("  - name: keeper"):]
-    y = y + block.replace("name: keeper", "name: keeper2")
-    with pytest.raises(SpecError, match="wallet 'treasury'"):
-        spec_from(y)
-
-
-async def test_two_agents_cannot_share_one_key_under_two_wallet_names(stack, world, tmp_path):
-    w, sneaky, _ = world
-    y = sneaky_yaml(w, sneaky).replace("hot: {dev_account: 1}}", "hot: {dev_account: 1}, alias: {dev_account: 0}}")
-    block = y[y.index("  - name: keeper"):]
-    y = y + block.replace("name: keeper", "name: keeper2").replace("wallet: treasury", "wallet: alias")
-    with pytest.raises(SpecError, match="would both sign with"):
-        async with Runtime.open(spec_from(y), stack=stack, state_dir=tmp_path):
-            pass
+    y = y + block.replace("name: keeper", "name: keeper2").replace("wallet: treasury", "wallet: alias" if alias else "wallet: treasury")
+    async with Runtime.open(spec_from(y), stack=stack, state_dir=tmp_path) as rt:
+        a, b = rt.agents["keeper"], rt.agents["keeper2"]
+        rs = await asyncio.gather(*[x.propose(tool("erc20_transfer", token="usdc", to="hot_wallet", amount=100)) for x in (a, b)])
+        assert sorted((r.status, r.rule) for r in rs) == [("confirmed", None), ("refused", "token_per_day")], [(r.status, r.rule, r.verdict) for r in rs]
+        r = await b.propose(tool("erc20_transfer", token="usdc", to="hot_wallet", amount=51))
+        assert (r.status, r.rule) == ("refused", "token_per_day")
 
 
 async def test_two_steps_of_one_agent_racing_the_day_limit_get_one_budget(keeper, world):

@@ -63,7 +63,8 @@ def decision_schema(ctx: ToolContext) -> DecisionSchema:
 
 class Agent:
     def __init__(self, spec: Spec, agent: AgentSpec, chain: ChainClient, model: ModelClient,
-                 wallets: dict[str, Wallet], store: StateStore, memory: AgentMemory | None = None):
+                 wallets: dict[str, Wallet], store: StateStore, memory: AgentMemory | None = None,
+                 lock: asyncio.Lock | None = None):
         self.spec = agent
         self.memory = memory
         self.name = agent.name
@@ -73,7 +74,7 @@ class Agent:
         self.ctx = ToolContext.build(spec, agent, chain, wallets)
         self.guard = PolicyGuard(self.ctx, store)
         self.schema = decision_schema(self.ctx)
-        self._lock = asyncio.Lock()  # one step at a time per agent: daily limits stay exact
+        self._lock = lock or asyncio.Lock()  # one step at a time per wallet (shared by its agents): daily limits stay exact
         # awaited right before signing; raises to stop the step (the service's lease check)
         self.fence: Callable[[], Awaitable[None]] | None = None
 

@@ -165,15 +165,17 @@ class StateStore(Database, ModelIdLedger):
             rows = await s.execute(select(StepRecord.rule, func.count()).where(StepRecord.status == "refused").group_by(StepRecord.rule))
             return {rule or "?": n for rule, n in rows}
 
-    async def spent_since(self, agent: str, since: float) -> "Spend":
-        """What the agent's transactions since `since` sent and granted: from receipts once
-        mined, from the simulation while in flight; refused, reverted and dropped count nothing."""
+    async def spent_since(self, agent: str, since: float, sender: str | None = None) -> "Spend":
+        """What the agent's transactions since `since` sent and granted (with `sender`: every
+        agent's transactions from that wallet): from receipts once mined, from the simulation
+        while in flight; refused, reverted and dropped count nothing."""
         from concilium.tools.ledger import Spend  # here, not at the top: reading the trail needs no web3
 
         await self.init()
         async with self.sessions() as s:
             rows = await s.scalars(select(StepRecord.ledger).where(
-                StepRecord.agent == agent, StepRecord.created_at >= since, StepRecord.status.in_(SPENDING)))
+                StepRecord.sender == sender if sender else StepRecord.agent == agent, StepRecord.created_at >= since,
+                StepRecord.status.in_(SPENDING)))
             total = Spend()
             for ledger in rows:
                 total = total.plus(Spend.from_json(json.loads(ledger) if ledger else None))

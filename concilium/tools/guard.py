@@ -37,7 +37,7 @@ BALANCE_ABI = [{"type": "function", "name": "balanceOf", "stateMutability": "vie
 
 
 class SpendLedger(Protocol):
-    async def spent_since(self, agent: str, since: float) -> Spend: ...
+    async def spent_since(self, agent: str, since: float, sender: str | None = None) -> Spend: ...
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,10 @@ class PolicyGuard:
     async def _show(self, name: str, units: int) -> str:
         return f"{amount_text(units, 18 if name == ETH else await self.ctx.decimals(name))} {name}"
 
+    async def _spent_today(self) -> Spend:
+        """The wallet's last 24 h, whichever agent sent it: agents sharing a key share its budget."""
+        return await self.ledger.spent_since(self.ctx.agent.name, time.time() - DAY, sender=self.ctx.wallet.address)
+
     async def _judge(self, flows: Flows, spend: Spend, intent: TxIntent) -> Verdict | None:
         p = self.policy
         refuse = lambda rule, why: Verdict.refuse(rule, why, flows)  # noqa: E731
@@ -192,7 +196,7 @@ class PolicyGuard:
             if amount > await self._units(name, lim.per_tx):
                 return refuse(per_tx, f"{await self._show(name, amount)} is above the {name} per_tx limit {lim.per_tx}")
             if lim.per_day is not None:
-                day = day or await self.ledger.spent_since(self.ctx.agent.name, time.time() - DAY)
+                day = day or await self._spent_today()
                 used = day.sent.get(asset, 0)
                 if used + amount > await self._units(name, lim.per_day):
                     return refuse(per_day, f"{await self._show(name, amount)} on top of {await self._show(name, used)} sent in the last 24 h exceeds the {name} per_day limit {lim.per_day}")
@@ -202,7 +206,7 @@ class PolicyGuard:
             cap = p.spenders[sname][token]  # type: ignore[index]
             if cap == "unlimited":
                 continue
-            day = day or await self.ledger.spent_since(self.ctx.agent.name, time.time() - DAY)
+            day = day or await self._spent_today()
             before = day.granted.get(key, 0)
             if before + amount > await self._units(token, cap):  # type: ignore[arg-type]
                 return refuse("max_approval", f"{await self._show(token, amount)} more for {sname} on top of {await self._show(token, before)} granted in the last 24 h exceeds its cap {cap}")  # type: ignore[arg-type]
