@@ -1,0 +1,240 @@
+"""Committee members on the real stack: 4 member processes' worth (in-process, each with its own
+key, chain client, store and signed peer endpoint), k=3, the audited Safe with CommitteeGuard.
+Decisions are injected (`propose`-like) so the protocol is what is tested; written as the attacks:
+a Byzantine member (wrong action, forged, replayed signature, silence), two silent members, the
+submitter killed between signing and submitting, a colluding quorum over the onchain limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from concilium.chain.wallets import dev_wallet
+from concilium.committee.deploy import deploy_singletons
+from concilium.committee.member import CommitteeMember, submit_order
+from concilium.committee.messages import SafeSignature
+from concilium.committee.network import LocalCommittee
+from concilium.committee.round import RoundState
+from concilium.committee.safe import SAFE_ABI
+from concilium.llm.decisions import Decision
+from tests.conftest import HOT, spec_from
+
+pytestmark = pytest.mark.stack
+
+ETH = 10**18
+OUTSIDER = "0x000000000000000000000000000000000000BAd0"
+KEYS = {f"m{i}": dev_wallet(i + 1, f"m{i}") for i in range(1, 5)}
+DEPLOYER = dev_wallet(9)
+
+YAML = f"""
+version: 1
+models: {{local: {{serve: bundled}}}}
+chains: {{dev: {{rpc: embedded}}}}
+wallets:
+  treasury: {{dev_account: 0}}
+  hot: {{dev_account: 1}}
+  m1: {{dev_account: 2}}
+  m2: {{dev_account: 3}}
+  m3: {{dev_account: 4}}
+  m4: {{dev_account: 5}}
+addresses:
+  hot_wallet: {{wallet: hot}}
+  outsider: "{OUTSIDER}"
+agents:
+  - name: treasury-keeper
+    model: local
+    chain: dev
+    wallet: treasury
+    instructions: Keep the hot wallet above 5 ETH; when it is below, send 1.5 ETH to hot_wallet. Otherwise do nothing.
+    observe: [{{balance: hot_wallet}}]
+    tools: [send_native]
+    policy: {{recipients: [hot_wallet], max_value_per_tx: 2 ether, max_value_per_day: 10 ether}}
+committees:
+  - name: council
+    agent: treasury-keeper
+    members:
+      - {{name: m1, key: m1, model: local, url: "http://127.0.0.1:1"}}
+      - {{name: m2, key: m2, model: local, url: "http://127.0.0.1:2"}}
+      - {{name: m3, key: m3, model: local, url: "http://127.0.0.1:3"}}
+      - {{name: m4, key: m4, model: local, url: "http://127.0.0.1:4"}}
+    threshold: 3
+    schedule: 60s
+    phase_timeout: 3s
+    submit_backoff: 2s
+    onchain_limits: {{ETH: {{per_day: 3}}, delay: 2d}}
+"""
+TOP_UP = Decision(action="send_native", args={"to": "hot_wallet", "amount": 1.5}, reason="hot wallet low")
+STEAL = Decision(action="send_native", args={"to": "outsider", "amount": 1.9}, reason="pay me")
+
+
+@pytest.fixture(scope="module")
+async def singletons(anvil):
+    from concilium.chain.client import ChainClient
+    chain = ChainClient([anvil.url])
+    yield await deploy_singletons(chain, DEPLOYER)
+    await chain.close()
+
+
+@pytest.fixture
+async def council(anvil, chain, singletons, tmp_path):
+    spec = spec_from(YAML)
+    wallets = {"treasury": dev_wallet(0), "hot": dev_wallet(1), **KEYS}
+    net = await LocalCommittee.deploy(spec, "council", anvil.url, wallets, DEPLOYER, tmp_path, singletons)
+    await chain.w3.provider.make_request("anvil_setBalance", [net.safe, hex(100 * ETH)])
+    yield net
+    await net.stop()
+
+
+def same(decision, n=4):
+    return {f"m{i}": (lambda rid, d=decision: _now(d)) for i in range(1, n + 1)}
+
+
+async def _now(d):
+    return d
+
+
+async def safe_nonce(chain, safe) -> int:
+    return await chain.contract(safe, SAFE_ABI).functions.nonce().call()
+
+
+async def test_four_members_agree_and_exactly_one_safe_transaction_executes(chain, council):
+    await council.start(decisions=same(TOP_UP))
+    hot, nonce = await chain.w3.eth.get_balance(HOT), await safe_nonce(chain, council.safe)
+    rounds = await council.round()
+    assert all(r is not None and r.state is RoundState.EXECUTED for r in rounds), [(r.state, r.reason) for r in rounds if r]
+    assert len({r.tx_hash for r in rounds}) == 1 and len({r.round_id for r in rounds}) == 1
+    assert await chain.w3.eth.get_balance(HOT) == hot + 3 * ETH // 2
+    assert await safe_nonce(chain, council.safe) == nonce + 1
+    # the trail: every member recorded every vote, the agreed action, >= 3 signatures, the Safe tx hash
+    for m in council.members:
+        (rec,) = await m.store.export()
+        assert rec["state"] == "executed" and rec["outcome"] == "agreed" and rec["tx_hash"] == rounds[0].tx_hash
+        assert {v["member"] for v in rec["votes"]} == {k.address for k in KEYS.values()}
+        assert rec["action"]["tool"] == "send_native" and len(rec["signatures"]) >= 3 and rec["safe_tx_hash"]
+        assert all(v["model_id"] == "(proposed)" for v in rec["votes"])
+
+
+class ByzantineAgent:
+    """A member whose own guard is switched off (it proposes and would sign anything)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def plan(self, rid):
+        return await self.inner.plan(rid)
+
+    async def build(self, action, args):
+        return await self.inner.build(action, args)
+
+    async def judge(self, action, args):
+        return None
+
+
+def byzantine(kind: str):
+    """A member factory injecting one fault at the boundary between the member and its peers."""
+
+    class Byzantine(CommitteeMember):
+        def __init__(self, settings, wallet, chain, agent, store):
+            super().__init__(settings, wallet, chain, ByzantineAgent(agent), store)
+
+        async def run_round(self, slot=None):
+            if kind == "silent":
+                return None
+            if kind in ("forged", "replayed"):
+                self.client.send = self._corrupt(self.client.send)
+            return await super().run_round(slot)
+
+        def _corrupt(self, send):
+            async def corrupted(msg):
+                if isinstance(msg, SafeSignature):
+                    if kind == "forged":  # a signature by a key that is not this member's
+                        from concilium.committee.signatures import sign
+                        forged = sign(dev_wallet(7), bytes.fromhex(msg.safe_tx_hash[2:])).signature
+                        msg = msg.model_copy(update={"signature": "0x" + forged.hex()})
+                    else:  # its own valid signature, but over the previous nonce's SafeTx
+                        msg = msg.model_copy(update={"signature": self._old_signature})
+                return await send(msg)
+            return corrupted
+
+    return Byzantine
+
+
+@pytest.mark.parametrize("kind", ["wrong_action", "forged", "replayed", "silent"])
+async def test_one_byzantine_member_never_changes_the_outcome(chain, council, kind):
+    decisions = same(TOP_UP)
+    if kind == "wrong_action":
+        decisions["m4"] = lambda rid: _now(STEAL)
+    factories = {"m4": byzantine(kind)}
+    await council.start(decisions=decisions, factories=factories)
+    if kind == "replayed":  # m4's genuine signature of a SafeTx the Safe already executed at an older nonce
+        from concilium.committee.signatures import sign
+        from concilium.committee.safetx import SafeTx
+        old = SafeTx(to=HOT, value=3 * ETH // 2, nonce=await safe_nonce(chain, council.safe) - 1)
+        council.members[3]._old_signature = "0x" + sign(KEYS["m4"], await council.members[3].safe.digest(old)).signature.hex()
+    hot, outsider = await chain.w3.eth.get_balance(HOT), await chain.w3.eth.get_balance(OUTSIDER)
+    rounds = [r for r in await council.round() if r is not None]
+    honest = rounds[:3]
+    assert all(r.state is RoundState.EXECUTED for r in honest), [(r.state, r.reason) for r in honest]
+    assert len({r.tx_hash for r in honest}) == 1
+    assert await chain.w3.eth.get_balance(HOT) == hot + 3 * ETH // 2
+    assert await chain.w3.eth.get_balance(OUTSIDER) == outsider
+    rec = (await council.members[0].store.export())[0]
+    m4 = KEYS["m4"].address
+    if kind == "wrong_action":
+        (v,) = [v for v in rec["votes"] if v["member"] == m4]
+        assert v["args"]["to"] == "outsider" and not v["counted"] and v["note"] == "did not agree"
+    if kind in ("forged", "replayed"):
+        assert m4 not in rec["signatures"]
+    if kind == "silent":
+        assert rec["silent"] == [m4]
+
+
+async def test_two_silent_members_nothing_is_sent_and_the_round_is_no_quorum(chain, council):
+    await council.start(decisions=same(TOP_UP), only=["m1", "m2"])
+    nonce, hot = await safe_nonce(chain, council.safe), await chain.w3.eth.get_balance(HOT)
+    rounds = await council.round()
+    assert [r.state for r in rounds] == [RoundState.NO_QUORUM] * 2
+    assert all("no quorum: 2 of 4 members committed" in r.reason for r in rounds)
+    assert await safe_nonce(chain, council.safe) == nonce and await chain.w3.eth.get_balance(HOT) == hot
+    rec = (await council.members[0].store.export())[0]
+    assert rec["state"] == "no_quorum" and rec["tx_hash"] is None
+
+
+def killed_before_submitting(cls=CommitteeMember):
+    class Killed(cls):
+        async def _submit(self, rnd, tx, sigs, since):
+            await self.stop()  # the process dies after its signature went out
+            raise asyncio.CancelledError()
+    return Killed
+
+
+async def test_the_submitter_killed_between_signing_and_submitting_another_submits_exactly_once(chain, council):
+    await council.start(decisions=same(TOP_UP))
+    slot = council.members[0].slot_now()
+    rid = f"n{await safe_nonce(chain, council.safe)}-s{slot}"
+    leader = submit_order(rid, tuple(k.address for k in KEYS.values()))[0]
+    await council.stop()
+    names = {k.address: n for n, k in KEYS.items()}
+    await council.start(decisions=same(TOP_UP), factories={names[leader]: killed_before_submitting()})
+    nonce, hot = await safe_nonce(chain, council.safe), await chain.w3.eth.get_balance(HOT)
+    rounds = await council.round(slot)
+    alive = [r for r in rounds if r is not None]
+    assert len(alive) == 3 and all(r.state is RoundState.EXECUTED for r in alive), [(r.state, r.reason) for r in alive]
+    assert len({r.tx_hash for r in alive}) == 1
+    assert await safe_nonce(chain, council.safe) == nonce + 1
+    assert await chain.w3.eth.get_balance(HOT) == hot + 3 * ETH // 2
+
+
+async def test_the_onchain_guard_refuses_a_colluding_quorum_over_the_day_limit(chain, council):
+    """Three members with their own guards switched off agree on 2 x 1.9 ETH: the second exceeds
+    CommitteeGuard's 3 ETH a day; the Safe refuses it and nothing more leaves."""
+    big = Decision(action="send_native", args={"to": "hot_wallet", "amount": 1.9}, reason="collude")
+    bad = {f"m{i}": byzantine("colluding") for i in range(1, 4)}
+    await council.start(decisions=same(big, 3), factories=bad, only=["m1", "m2", "m3"])
+    hot = await chain.w3.eth.get_balance(HOT)
+    first = await council.round(council.members[0].slot_now())
+    assert all(r.state is RoundState.EXECUTED for r in first)
+    second = await council.round(council.members[0].slot_now() + 1)
+    assert all(r.state is RoundState.REFUSED for r in second), [(r.state, r.reason) for r in second]
+    assert any("limit" in r.reason.lower() for r in second), [r.reason for r in second]
+    assert await chain.w3.eth.get_balance(HOT) == hot + 19 * ETH // 10
