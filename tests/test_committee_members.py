@@ -238,3 +238,20 @@ async def test_the_onchain_guard_refuses_a_colluding_quorum_over_the_day_limit(c
     assert all(r.state is RoundState.REFUSED for r in second), [(r.state, r.reason) for r in second]
     assert any("limit" in r.reason.lower() for r in second), [r.reason for r in second]
     assert await chain.w3.eth.get_balance(HOT) == hot + 19 * ETH // 10
+
+
+async def test_members_deciding_with_the_real_model_send_at_most_one_transaction(chain, council, stack):
+    """Each member asks the bundled model (its own client) on its own observation; whatever the
+    model says, the round ends recorded with every model id, and at most one transaction leaves."""
+    from concilium.runtime import model_client
+    model = await model_client(council.spec.models["local"], stack, "local")
+    await chain.w3.provider.make_request("anvil_setBalance", [HOT, hex(ETH)])  # below 5 ETH: a top-up is due
+    await council.start(models={"local": model})
+    nonce = await safe_nonce(chain, council.safe)
+    rounds = [r for r in await council.round() if r is not None]
+    assert len(rounds) == 4 and all(r.done for r in rounds), [(r.state, r.reason) for r in rounds]
+    assert await safe_nonce(chain, council.safe) - nonce == (1 if any(r.state is RoundState.EXECUTED for r in rounds) else 0)
+    assert len({r.tx_hash for r in rounds if r.tx_hash}) <= 1
+    rec = (await council.members[0].store.export())[0]
+    assert len(rec["votes"]) >= 3 and all(v["model_id"].startswith("0x") for v in rec["votes"])
+    assert await chain.w3.eth.get_balance(OUTSIDER) == 0
