@@ -80,7 +80,7 @@ class MemberClient:
             if r is not None and r.status_code == 202:
                 accepted += 1
             elif r is not None:
-                log.warning("peer refused our message", extra={"peer": peer, "kind": kind, "status": r.status_code,
+                log.warning("peer refused our %s: %s %s", kind, r.status_code, r.text[:200], extra={"peer": peer, "kind": kind, "status": r.status_code,
                                                                 "detail": r.text[:200]})
         return accepted
 

@@ -91,9 +91,3 @@ class CommitteeStore(Database):
                 d[k] = json.loads(d[k]) if d[k] else None
             out.append(d)
         return out
-
-    async def get(self, safe: str, round_id: str, member: str) -> dict[str, Any] | None:
-        for d in await self.export(safe, member, limit=10_000):
-            if d["round_id"] == round_id:
-                return d
-        return None
