@@ -151,6 +151,8 @@ class CommitteeMember:
         slot = self.slot_now() if slot is None else slot
         nonce = await self.safe.nonce()
         rnd = CommitteeRound(round_id(nonce, slot), self.me, nonce)
+        if self.me in self.inbox.held(rnd.round_id).commits:
+            raise CommitteeError(f"round {rnd.round_id} was already run by this member; one round per slot and nonce")
         since = await self.chain.w3.eth.block_number
         rnd = await self._commit_reveal(rnd)
         if rnd.state is RoundState.SIGNING:

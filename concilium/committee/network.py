@@ -6,6 +6,7 @@ processes would (`concilium committee member` runs one of them alone)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,6 +25,7 @@ from concilium.spec import Spec
 from concilium.stack.process import free_port
 from concilium.tools.context import ToolContext
 
+log = logging.getLogger("concilium.committee")
 MemberFactory = Callable[..., CommitteeMember]
 
 
@@ -91,6 +93,9 @@ class LocalCommittee:
         """One round on every running member at once (the same slot, as their ticks would)."""
         slot = slot if slot is not None else self.members[0].slot_now()
         results = await asyncio.gather(*(m.run_round(slot) for m in self.members), return_exceptions=True)
+        for m, r in zip(self.members, results):
+            if isinstance(r, BaseException):
+                log.warning("member %s: round failed: %s", m.me, r)
         return [r if isinstance(r, CommitteeRound) else None for r in results]
 
     async def stop(self) -> None:
