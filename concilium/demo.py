@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from rich.console import Console
 
@@ -154,7 +155,7 @@ async def committee_rounds(file: Path, rpc: str, state_dir: Path, console: Conso
     progress(f"deploying the Safe (owners: 4 member keys, threshold 3) and its CommitteeGuard for {name}")
     net = await LocalCommittee.deploy(spec, name, rpc, wallets, dev_wallet(0), state_dir)
     chain = ChainClient([rpc])
-    hot, outsider = wallets["hot"].address, spec.addresses["outsider"]
+    hot, outsider = wallets["hot"].address, to_checksum_address(spec.addresses["outsider"])
     await chain.w3.provider.make_request("anvil_setBalance", [net.safe, hex(20 * 10**18)])
     await chain.w3.provider.make_request("anvil_setBalance", [hot, hex(10**18)])
     top_up = Decision(action="send_native", args={"to": "hot_wallet", "amount": 1.5}, reason="hot wallet below 5 ETH")
