@@ -255,3 +255,26 @@ async def test_members_deciding_with_the_real_model_send_at_most_one_transaction
     rec = (await council.members[0].store.export())[0]
     assert len(rec["votes"]) >= 3 and all(v["model_id"].startswith("0x") for v in rec["votes"])
     assert await chain.w3.eth.get_balance(OUTSIDER) == 0
+
+
+async def test_members_own_guards_refuse_a_transfer_to_an_outsider_before_committing(chain, council):
+    """All four are told (injected) to pay the outsider: each member's own policy guard, judging
+    the Safe's simulated flows, refuses; they vote noop with the refusal as reason; nothing leaves."""
+    await council.start(decisions=same(STEAL))
+    nonce = await safe_nonce(chain, council.safe)
+    rounds = await council.round()
+    assert [r.state for r in rounds] == [RoundState.NOOP] * 4
+    rec = (await council.members[0].store.export())[0]
+    assert all(v["action"] == "noop" and "own guard refused send_native: recipient" in v["reason"] for v in rec["votes"]), rec["votes"]
+    assert await safe_nonce(chain, council.safe) == nonce and await chain.w3.eth.get_balance(OUTSIDER) == 0
+
+
+async def test_an_honest_member_never_signs_what_its_policy_refuses_even_when_a_quorum_agreed(chain, council):
+    bad = {f"m{i}": byzantine("colluding") for i in range(1, 4)}
+    await council.start(decisions=same(STEAL), factories=bad)
+    rounds = await council.round()
+    honest = rounds[3]
+    assert honest.state is RoundState.REFUSED and "own guard refuses the agreed action: recipient" in honest.reason
+    assert honest.safe_tx_hash is None  # it signed nothing
+    assert all(r.state is RoundState.REFUSED for r in rounds[:3])  # and CommitteeGuard refused the colluders' call
+    assert await chain.w3.eth.get_balance(OUTSIDER) == 0

@@ -14,25 +14,24 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Mapping
 
+from concilium.agents.agent import decision_schema
 from concilium.agents.prompt import build_messages
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet
 from concilium.committee.canonical import NOOP, ToolRule
 from concilium.committee.member import Call, Plan
 from concilium.llm.client import ModelClient
-from concilium.llm.decisions import Decision, DecisionSchema
+from concilium.llm.decisions import Decision
 from concilium.spec import AgentSpec, Spec
 from concilium.tools.context import ToolContext
-from concilium.tools.guard import PolicyGuard, Spend
-from concilium.tools.reads import observe
-from concilium.tools.writes import WRITE_TOOLS, ToolInputError
-
-AMOUNT_PLACES = 6  # amounts agree when equal at this many decimals (the tools' declared precision)
-
+from concilium.tools.guard import PolicyGuard
+from concilium.tools.ledger import Spend
+from concilium.tools.observe import observe
+from concilium.tools.registry import TOOLS, ToolInputError
 
 def default_rules(agent: AgentSpec) -> dict[str, ToolRule]:
-    """How members' decisions on this agent's tools are compared."""
-    return {t: ToolRule(amounts={"amount": AMOUNT_PLACES}) for t in agent.tools if t in ("send_native", "erc20_transfer")}
+    """How members' decisions on this agent's tools are compared: amounts at each tool's declared precision."""
+    return {t: ToolRule(amounts=TOOLS[t].amounts) for t in agent.tools if TOOLS[t].writes and TOOLS[t].amounts}
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,8 @@ class SafeAccount:
 
 
 class NoLedger:
-    """Day limits across rounds are the onchain guard's (CommitteeGuard counts what executed)."""
+    """The member's own guard keeps no day ledger for the Safe (yet): day limits across rounds are
+    CommitteeGuard's, which counts what executed onchain."""
 
     async def spent_since(self, agent: str, since: float) -> Spend:
         return Spend()
@@ -60,8 +60,7 @@ class AgentMember:
         self.ctx = replace(ctx, wallet=SafeAccount(safe))
         self.agent, self.model = agent, model
         self.guard = PolicyGuard(self.ctx, NoLedger())
-        writes = [t for t in agent.tools if t in WRITE_TOOLS]
-        self.schema = DecisionSchema({"noop": None, **{t: WRITE_TOOLS[t][0](self.ctx) for t in writes}})
+        self.schema = decision_schema(self.ctx)
         self.decisions = decisions
 
     async def plan(self, round_id: str) -> Plan:
@@ -70,7 +69,7 @@ class AgentMember:
             d = await d if not isinstance(d, Decision) else d
             return Plan(d.action, d.args, d.reason, "(proposed)")
         observation = await observe(self.ctx)
-        messages = build_messages(self.agent, observation, list(self.schema.actions), sorted(self.ctx.addresses))
+        messages = build_messages(self.agent, observation, self.schema.menu(), sorted(self.ctx.names))
         out = await self.model.decide(messages, self.schema.json_schema())
         d = self.schema.parse(out.value)
         return Plan(d.action, d.args, d.reason, out.model_id)
@@ -80,9 +79,9 @@ class AgentMember:
         return Decision(action=action, args=plain)
 
     async def build(self, action: str, args: Mapping[str, Any]) -> Call:
-        if action not in WRITE_TOOLS:
+        if action not in TOOLS or not TOOLS[action].writes:
             raise ToolInputError(f"unknown tool {action!r}")
-        intent = await WRITE_TOOLS[action][1](self.ctx, self._decision(action, args))
+        intent = await TOOLS[action].build(self.ctx, self._decision(action, args).args)
         return Call(intent.to, intent.value_wei, bytes.fromhex(intent.data.removeprefix("0x")), intent.summary)
 
     async def judge(self, action: str, args: Mapping[str, Any]) -> str | None:
@@ -90,8 +89,8 @@ class AgentMember:
         if (v := self.guard.check_tool(decision)) is not None:
             return f"{v.rule}: {v.reason}"
         try:
-            intent = await WRITE_TOOLS[action][1](self.ctx, decision)
+            intent = await TOOLS[action].build(self.ctx, decision.args)
         except ToolInputError as e:
-            return f"input: {e}"
+            return f"{e.rule}: {e}"
         v = await self.guard.check(decision, intent)
         return None if v.allowed else f"{v.rule}: {v.reason}"
