@@ -278,3 +278,29 @@ async def test_an_honest_member_never_signs_what_its_policy_refuses_even_when_a_
     assert honest.safe_tx_hash is None  # it signed nothing
     assert all(r.state is RoundState.REFUSED for r in rounds[:3])  # and CommitteeGuard refused the colluders' call
     assert await chain.w3.eth.get_balance(OUTSIDER) == 0
+
+
+async def test_a_member_serves_its_trail_and_metrics_but_peers_only_with_signatures(chain, council):
+    import httpx
+    await council.start(decisions=same(TOP_UP))
+    await council.round()
+    m = council.members[0]
+    async with httpx.AsyncClient() as http:
+        rounds = (await http.get(m.url + "/rounds")).json()
+        assert rounds[0]["state"] == "executed" and len(rounds[0]["votes"]) == 4
+        text = (await http.get(m.url + "/metrics")).text
+        assert 'concilium_committee_rounds_total{state="executed"} 1.0' in text
+        # an unsigned commit, and one signed by an outsider's key for this committee, are refused
+        body = b'{"round_id": "n1-s1", "member": "%s", "commitment": "0x%s"}' % (m.me.encode(), b"00" * 32)
+        assert (await http.post(m.url + "/v1/commits", content=body, headers={"content-type": "application/json"})).status_code == 401
+    from concilium.committee.peers import MemberClient
+    from concilium.committee.messages import Commit
+    outsider = MemberClient(council.members[1].client.signed.realm, dev_wallet(7), [m.url])
+    try:
+        assert await outsider.send(Commit(round_id=f"n1-s{m.slot_now()}", member=dev_wallet(7).address, commitment="0x" + "00" * 32)) == 0
+        # a member speaking for another member is refused too
+        other = MemberClient(council.members[1].client.signed.realm, KEYS["m2"], [m.url])
+        assert await other.send(Commit(round_id=f"n1-s{m.slot_now()}", member=KEYS["m3"].address, commitment="0x" + "00" * 32)) == 0
+        await other.close()
+    finally:
+        await outsider.close()

@@ -28,6 +28,7 @@ from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet
 from concilium.committee.canonical import NOOP, ToolRule, Vote, canonicalise
 from concilium.committee.inbox import Held, Inbox
+from concilium.committee.metrics import MemberMetrics
 from concilium.committee.messages import Commit, Reveal, SafeSignature, commitment, new_salt, round_id, slot_of
 from concilium.committee.peers import MAX_BODY, MemberClient, member_app, realm
 from concilium.committee.round import CommitteeRound, RoundEvent, RoundState, reveal_event
@@ -100,6 +101,7 @@ class CommitteeMember:
         self.client: MemberClient | None = None
         self._ticker: asyncio.Task | None = None
         self.last: CommitteeRound | None = None
+        self.metrics = MemberMetrics()
 
     def slot_now(self) -> int:
         return slot_of(time.time(), self.settings.schedule)
@@ -116,7 +118,8 @@ class CommitteeMember:
             return addr in members
 
         guard = PeerGuard(realm(chain_id, self.safe.address), is_member, max_body=MAX_BODY)
-        app = member_app(guard, self.inbox.receive, self.health)
+        app = member_app(guard, self.inbox.receive, self.health, self.metrics.render,
+                         lambda limit: self.store.export(self.safe.address, self.me, limit))
         self.server = await HttpServer(app, self.settings.host, self.settings.port, "committee member").start()
         self.client = MemberClient(guard.realm, self.wallet, list(self.settings.peers), timeout=self.settings.phase_timeout)
         if tick:
@@ -154,10 +157,12 @@ class CommitteeMember:
         if self.me in self.inbox.held(rnd.round_id).commits:
             raise CommitteeError(f"round {rnd.round_id} was already run by this member; one round per slot and nonce")
         since = await self.chain.w3.eth.block_number
+        started = time.perf_counter()
         rnd = await self._commit_reveal(rnd)
         if rnd.state is RoundState.SIGNING:
             rnd = await self._sign_and_submit(rnd, since)
         self.last = rnd
+        self.metrics.record(rnd, time.perf_counter() - started)
         return rnd
 
     async def _record(self, rnd: CommitteeRound, signatures: dict[str, str] | None = None) -> CommitteeRound:

@@ -77,7 +77,7 @@ class LocalCommittee:
         side = AgentMember(self.spec, agent, chain, model, self.wallets, self.safe, decisions)
         settings = member_settings(self.committee, m.name, self.safe, self.wallets, default_rules(agent))
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        store = CommitteeStore.sqlite(self.state_dir / f"{self.name}-{m.name}.db")
+        store = CommitteeStore.for_member(self.state_dir, self.name, m.name)
         return factory(settings, self.wallets[m.key], chain, side, store)
 
     async def start(self, models: dict[str, ModelClient] | None = None, decisions: dict[str, Decisions] | None = None,

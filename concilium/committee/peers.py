@@ -6,7 +6,8 @@ its own sender as `member`: nobody speaks for another member.
     POST /v1/commits      Commit          -> 202   (409: a second, different commitment)
     POST /v1/reveals      Reveal          -> 202   (409: no commitment held, or it does not open it)
     POST /v1/signatures   SafeSignature   -> 202
-    GET  /health
+    GET  /health, /metrics, /rounds?limit=N   operator endpoints: liveness, Prometheus counters,
+                                              this member's trail of finished stages (no keys)
 
 Refusals: 401 unsigned/forged/replayed/stale, 403 not a member or not the message's member,
 409 as above, 410 a round too old or too far ahead, 411/413 body size, 422 malformed, 429 rate.
@@ -17,7 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from concilium.chain.wallets import Wallet
@@ -37,7 +39,8 @@ def realm(chain_id: int, safe: str) -> str:
     return f"committee:{chain_id}:{safe.lower()}"
 
 
-def member_app(guard: PeerGuard, receive: Receive, health: Callable[[], dict]) -> FastAPI:
+def member_app(guard: PeerGuard, receive: Receive, health: Callable[[], dict], metrics: Callable[[], bytes],
+               rounds: Callable[[int], Awaitable[list[dict]]]) -> FastAPI:
     app = FastAPI(title="Concilium committee member", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit, max_bytes=guard.max_body)
     peer = authenticate(guard)
@@ -45,6 +48,14 @@ def member_app(guard: PeerGuard, receive: Receive, health: Callable[[], dict]) -
     @app.get("/health")
     async def get_health() -> dict:
         return health()
+
+    @app.get("/metrics")
+    async def get_metrics() -> Response:
+        return Response(metrics(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/rounds")
+    async def get_rounds(limit: int = Query(20, ge=1, le=500)) -> list[dict]:
+        return await rounds(limit)
 
     def route(kind: str, model: type[BaseModel]) -> None:
         @app.post(f"/v1/{kind}", status_code=202, name=kind)

@@ -99,7 +99,7 @@ class Committee:
         return info
 
     def store(self, member: str) -> CommitteeStore:
-        return CommitteeStore.sqlite(self.state_dir / f"committee-{self.committee.name}-{member}.db")
+        return CommitteeStore.for_member(self.state_dir, self.committee.name, member)
 
     async def member(self, name: str, decisions: Decisions | None = None, host: str | None = None,
                      port: int | None = None) -> CommitteeMember:

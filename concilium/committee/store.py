@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Float, Integer, String, Text, select
@@ -54,6 +55,15 @@ def _json(v: Any) -> str:
 
 class CommitteeStore(Database):
     models = (RoundRow,)
+
+    @staticmethod
+    def path(state_dir: Path, committee: str, member: str) -> Path:
+        """Where a member's store lives in a state dir (the SDK, the CLI and the service API agree)."""
+        return Path(state_dir) / f"committee-{committee}-{member}.db"
+
+    @classmethod
+    def for_member(cls, state_dir: Path, committee: str, member: str) -> "CommitteeStore":
+        return cls.sqlite(cls.path(state_dir, committee, member))
 
     async def record(self, safe: str, rnd: CommitteeRound, signatures: dict[str, str] | None = None) -> None:
         """Write the round as it stands (insert or replace: one write per stage)."""
