@@ -309,10 +309,10 @@ class CommitteeSpec(_Model):
     submit_backoff: Seconds = Field(5.0, description="how long a non-leader waits before submitting itself")
     onchain_limits: OnchainLimits = Field(default_factory=OnchainLimits)
 
-    @field_validator("safe")
+    @field_validator("safe", mode="before")
     @classmethod
-    def _safe(cls, v: str) -> str:
-        if v != "deploy" and not _HEX_ADDRESS.match(v):
+    def _safe(cls, v: Any) -> str:
+        if not isinstance(v, str) or (v != "deploy" and not _HEX_ADDRESS.match(v)):  # YAML reads 0x12 as a number
             raise ValueError(f'expected "deploy" or a Safe\'s 0x-prefixed 40-hex-digit address, got {v!r}')
         return v
 
