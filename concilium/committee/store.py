@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from concilium.committee.canonical import Agreement
 from concilium.committee.round import CommitteeRound
 from concilium.db import Base, Database
+from concilium.migrations import COMMITTEE
 
 
 class RoundRow(Base):
@@ -54,7 +55,7 @@ def _json(v: Any) -> str:
 
 
 class CommitteeStore(Database):
-    models = (RoundRow,)
+    migrations = COMMITTEE  # owns committee_rounds
 
     @staticmethod
     def path(state_dir: Path, committee: str, member: str) -> Path:
