@@ -140,6 +140,11 @@ def byzantine(kind: str):
         async def run_round(self, slot=None):
             if kind == "silent":
                 return None
+            if kind == "flood":  # made-up rounds, to push the real one out of peers' memory
+                from concilium.committee.messages import Commit
+                s = self.slot_now() if slot is None else slot
+                for i in range(40):
+                    await self.client.send(Commit(round_id=f"n{900 + i}-s{s}", member=self.me, commitment="0x" + "11" * 32))
             if kind in ("forged", "replayed"):
                 self.client.send = self._corrupt(self.client.send)
             return await super().run_round(slot)
@@ -159,7 +164,7 @@ def byzantine(kind: str):
     return Byzantine
 
 
-@pytest.mark.parametrize("kind", ["wrong_action", "forged", "replayed", "silent"])
+@pytest.mark.parametrize("kind", ["wrong_action", "forged", "replayed", "silent", "flood"])
 async def test_one_byzantine_member_never_changes_the_outcome(chain, council, kind):
     decisions = same(TOP_UP)
     if kind == "wrong_action":
@@ -187,6 +192,8 @@ async def test_one_byzantine_member_never_changes_the_outcome(chain, council, ki
         assert m4 not in rec["signatures"]
     if kind == "silent":
         assert rec["silent"] == [m4]
+    if kind == "flood":
+        assert len(council.members[0].inbox.rounds) <= 3  # the real round and at most 2 made-up ones
 
 
 async def test_two_silent_members_nothing_is_sent_and_the_round_is_no_quorum(chain, council):

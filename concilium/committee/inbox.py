@@ -1,7 +1,9 @@
 """What a member holds from its peers, per round: their commitments, the reveals that open them,
 their signatures over the agreed SafeTx. Checks what can be checked on arrival (one commitment per
 member and round; a reveal must open the commitment held; only rounds near the current slot) and
-wakes the round waiting for a count. Bounded: only the last `keep` rounds are held."""
+wakes the round waiting for a count. Bounded: at most `keep` rounds are held, a round this member
+is running is never evicted, and a peer may open at most `per_peer` rounds this member has not
+started (so a member flooding made-up round ids cannot push the real round out)."""
 
 from __future__ import annotations
 
@@ -23,20 +25,35 @@ class Held:
     reveals: dict[str, Reveal] = field(default_factory=dict)
     signatures: dict[str, SafeSignature] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)  # equivocations and bad reveals, for the record
+    opened_by: str | None = None  # the peer whose message created it, until this member runs it
 
 
 class Inbox:
-    def __init__(self, safe: str, members: set[str], slot_now: Callable[[], int], keep: int = 16):
-        self.safe, self.members, self.slot_now, self.keep = safe, members, slot_now, keep
+    def __init__(self, safe: str, members: set[str], slot_now: Callable[[], int], keep: int = 16, per_peer: int = 2):
+        self.safe, self.members, self.slot_now, self.keep, self.per_peer = safe, members, slot_now, keep, per_peer
         self.rounds: OrderedDict[str, Held] = OrderedDict()
+        self.running: set[str] = set()
         self.changed = asyncio.Condition()
 
-    def held(self, round_id: str) -> Held:
+    def held(self, round_id: str, opened_by: str | None = None) -> Held:
+        """The round's holdings; `opened_by` a peer when its message would create the round."""
         if round_id not in self.rounds:
-            self.rounds[round_id] = Held()
-            while len(self.rounds) > self.keep:
-                self.rounds.popitem(last=False)
+            if opened_by is not None and sum(h.opened_by == opened_by for h in self.rounds.values()) >= self.per_peer:
+                raise Refused(429, f"{opened_by} opened too many rounds this member has not started")
+            self.rounds[round_id] = Held(opened_by=opened_by)
+            for old in [r for r in self.rounds if r not in self.running][:max(0, len(self.rounds) - self.keep)]:
+                del self.rounds[old]
         return self.rounds[round_id]
+
+    def start(self, round_id: str) -> Held:
+        """This member runs `round_id`: it is never evicted while running, and no longer a peer's."""
+        h = self.held(round_id)
+        h.opened_by = None
+        self.running.add(round_id)
+        return h
+
+    def finish(self, round_id: str) -> None:
+        self.running.discard(round_id)
 
     async def receive(self, msg: BaseModel) -> None:
         """Raises Refused for what must not be held."""
@@ -45,7 +62,7 @@ class Inbox:
             raise Refused(410, f"round {msg.round_id} is not near this member's slot {self.slot_now()}")
         if msg.member not in self.members:
             raise Refused(403, f"{msg.member} is not a member")
-        h = self.held(msg.round_id)
+        h = self.held(msg.round_id, None if msg.round_id in self.running else msg.member)
         if isinstance(msg, Commit):
             old = h.commits.get(msg.member)
             if old is not None and old.commitment.lower() != msg.commitment.lower():

@@ -158,9 +158,13 @@ class CommitteeMember:
             raise CommitteeError(f"round {rnd.round_id} was already run by this member; one round per slot and nonce")
         since = await self.chain.w3.eth.block_number
         started = time.perf_counter()
-        rnd = await self._commit_reveal(rnd)
-        if rnd.state is RoundState.SIGNING:
-            rnd = await self._sign_and_submit(rnd, since)
+        self.inbox.start(rnd.round_id)
+        try:
+            rnd = await self._commit_reveal(rnd)
+            if rnd.state is RoundState.SIGNING:
+                rnd = await self._sign_and_submit(rnd, since)
+        finally:
+            self.inbox.finish(rnd.round_id)
         self.last = rnd
         self.metrics.record(rnd, time.perf_counter() - started)
         return rnd
