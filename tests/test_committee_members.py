@@ -311,3 +311,20 @@ async def test_a_member_serves_its_trail_and_metrics_but_peers_only_with_signatu
         await other.close()
     finally:
         await outsider.close()
+
+
+async def test_the_service_api_shows_committee_rounds(chain, council, stack, tmp_path):
+    import httpx
+
+    from concilium.service.service import AgentService
+    from concilium.spec import ApiSpec
+    await council.start(decisions=same(TOP_UP))
+    (first, *_) = await council.round()
+    spec = council.spec.model_copy(update={"api": ApiSpec(port=0)})
+    async with AgentService.open(spec, stack=stack, state_dir=council.state_dir) as svc:
+        async with httpx.AsyncClient(base_url=svc.api_server.url) as http:
+            rounds = (await http.get("/committees/council/rounds")).json()
+            assert {r["member_name"] for r in rounds} == {"m1", "m2", "m3", "m4"}
+            assert all(r["tx_hash"] == first.tx_hash and r["state"] == "executed" for r in rounds)
+            assert (await http.get("/committees/council/rounds", params={"member": "m2"})).json()[0]["member_name"] == "m2"
+            assert (await http.get("/committees/nope/rounds")).status_code == 404
