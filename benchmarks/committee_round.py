@@ -8,16 +8,21 @@
 - the Safe part of a round: from an agreed action to its receipt (3 members sign the SafeTx
   digest, signatures recovered and packed, execTransaction dry-run, sent, mined), next to one
   account sending the same transfer itself in the same run (median, p95, ratio);
-- committee round latency (4 members vs one agent's step, models included): not measured yet, it
-  comes with the member processes (issue 11, items 2-3); the key is present and null.
+- committee round latency: 4 members (LocalCommittee: own key, chain client, store, signed peer
+  endpoint each; one shared vLLM server) from tick to a terminal state (commit, reveal,
+  canonicalise, own guard, sign, exchange, execTransaction mined), next to one agent's step with
+  the same spec in the same run (median, p95, ratio); once with every member asking the bundled
+  model, once with injected decisions (the protocol alone, vs the agent's `propose`).
 
-    .venv/bin/python benchmarks/committee_round.py
+    .venv/bin/python benchmarks/committee_round.py [--rounds 10] [--vllm-url URL]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +42,12 @@ from concilium.committee.deploy import create_safe, deploy_committee_safe, deplo
 from concilium.committee.guard import GuardConfig  # noqa: E402
 from concilium.committee.safe import Safe  # noqa: E402
 from concilium.committee.signatures import sign  # noqa: E402
+from concilium.committee.network import LocalCommittee  # noqa: E402
+from concilium.llm.decisions import Decision  # noqa: E402
+from concilium.runtime import Runtime  # noqa: E402
+from concilium.spec import parse_spec  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
+from concilium.stack.model import BUNDLED_NAME  # noqa: E402
 
 ETH = 10**18
 MEMBERS = [Wallet(f"m{i}", Account.from_key(keccak(text=f"bench member {i}"))) for i in range(4)]
@@ -101,12 +111,77 @@ async def measure(rpc: str) -> dict:
         await chain.close()
 
 
-async def main() -> None:
+SPEC = """
+version: 1
+models: {local: {serve: bundled}}
+chains: {dev: {rpc: embedded}}
+wallets: {treasury: {dev_account: 0}, hot: {dev_account: 1}, m1: {dev_account: 2}, m2: {dev_account: 3},
+          m3: {dev_account: 4}, m4: {dev_account: 5}}
+addresses: {hot_wallet: {wallet: hot}}
+agents:
+  - name: keeper
+    model: local
+    chain: dev
+    wallet: treasury
+    instructions: Keep the hot wallet above 5 ETH; when it is below, send 1.5 ETH to hot_wallet. Otherwise do nothing.
+    observe: [{balance: hot_wallet}]
+    tools: [send_native]
+    policy: {recipients: [hot_wallet], max_value_per_tx: 2 ether}
+committees:
+  - name: council
+    agent: keeper
+    members:
+%s
+    threshold: 3
+    schedule: 6s
+    phase_timeout: 1.9s
+    submit_backoff: 3s
+    onchain_limits: {ETH: {per_day: 1000}}
+""" % "\n".join(f'      - {{name: m{i}, key: m{i}, model: local, url: "http://127.0.0.1:{i}"}}' for i in range(1, 5))
+TOP_UP = Decision(action="send_native", args={"to": "hot_wallet", "amount": 1.5}, reason="bench")
+
+
+async def round_latency(stack: EmbeddedStack, rpc: str, tmp: Path, rounds: int) -> dict:
+    spec = parse_spec(SPEC, base_dir=tmp)
+    out = {}
+    async with Runtime.open(spec, stack=stack, state_dir=tmp / "single") as rt:
+        agent, model = rt.agents["keeper"], rt.models["local"]
+        chain = rt.chains["dev"]
+        wallets = {n: dev_wallet(w.dev_account, n) for n, w in spec.wallets.items()}
+        net = await LocalCommittee.deploy(spec, "council", rpc, wallets, dev_wallet(9), tmp / "committee")
+        await chain.w3.provider.make_request("anvil_setBalance", [net.safe, hex(10**6 * ETH)])
+        hot = wallets["hot"].address
+        for mode in ("model", "injected"):
+            await net.start(models={"local": model}, decisions=None if mode == "model" else {f"m{i}": (lambda rid: TOP_UP) for i in range(1, 5)})
+            committee, single, states = [], [], {}
+            for _ in range(rounds):
+                await chain.w3.provider.make_request("anvil_setBalance", [hot, hex(ETH)])  # a top-up is due
+                await asyncio.sleep(6 - time.time() % 6)  # one round per slot, as members' ticks run them
+                t = time.perf_counter()
+                results = await net.round()
+                committee.append(time.perf_counter() - t)
+                for r in results:
+                    states[str(r.state) if r else "crashed"] = states.get(str(r.state) if r else "crashed", 0) + 1
+                await chain.w3.provider.make_request("anvil_setBalance", [hot, hex(ETH)])
+                t = time.perf_counter()
+                await (agent.step() if mode == "model" else agent.propose(TOP_UP))
+                single.append(time.perf_counter() - t)
+            await net.stop()
+            c, a = _summary(committee), _summary(single)
+            out[mode] = {"rounds": rounds, "committee_round": c, "single_agent_step": a, "member_round_states": states,
+                         "ratio_median": round(c["median_ms"] / a["median_ms"], 2)}
+    return out
+
+
+async def main(rounds: int, vllm_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stack = EmbeddedStack(Path(tmp), progress=lambda m: print(m, file=sys.stderr))
+        if vllm_url:
+            stack.attach("bundled", vllm_url, BUNDLED_NAME)
         try:
             rpc = (await stack.chain()).url
             measured = await measure(rpc)
+            latency_rows = await round_latency(stack, rpc, Path(tmp), rounds)
         finally:
             stack.stop()
     print(json.dumps({
@@ -114,10 +189,13 @@ async def main() -> None:
         "members": 4, "threshold": 3,
         "exec_transaction_gas": measured["gas"],
         "agreed_action_to_receipt": measured["latency"],
-        "round_latency_s": None,
-        "round_latency_note": "needs committee member processes (issue 11 items 2-3); not built yet",
+        "round_latency": latency_rows,
     }, indent=1))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--vllm-url", default=os.environ.get("CONCILIUM_BENCH_VLLM_URL"))
+    args = ap.parse_args()
+    asyncio.run(main(args.rounds, args.vllm_url))

@@ -11,6 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     "Agent": "concilium.agents.agent",
+    "Committee": "concilium.committee.sdk",
     "ConciliumError": "concilium.errors",
     "Decision": "concilium.llm.decisions",
     "Runtime": "concilium.runtime",

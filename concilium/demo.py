@@ -7,6 +7,8 @@ and shows the rule that refused each. Then one oracle round: an example predicti
 AgentOracle a yes/no question, four nodes answer, a quorum of three signs, the callback settles
 the market and the fee is credited to the nodes that agreed. Last, DeFi (demo_portfolio.py): the
 protocols deployed from npm, a portfolio agent's swap on Uniswap v3 and the swaps its guard refuses.
+Then a committee (demo_committee.py): four members behind a Safe agree on a top-up; a Byzantine
+member proposes a transfer to an outsider and nothing leaves.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from concilium.chain.client import ChainClient
 from concilium.chain.deploy import deploy
 from concilium.chain.wallets import dev_wallet
 from concilium.demo_portfolio import portfolio_round
+from concilium.demo_committee import committee_rounds
 from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision
 from concilium.oracle.network import LocalOracleNetwork
@@ -71,6 +74,9 @@ async def run_demo(file: Path, state_dir: Path, console: Console, progress: Prog
 
         console.rule("4. DeFi: a portfolio agent trades on Uniswap v3 (deployed from npm) under its policy")
         await portfolio_round(stack, anvil.url, file.parent / "portfolio.yaml", state_dir, console, progress)
+
+        console.rule("5. a committee: 4 members, one Safe, a transaction only when 3 agree")
+        await committee_rounds(file.parent / "committee.yaml", anvil.url, state_dir / "committee", console, progress)
     finally:
         stack.stop()
 

@@ -253,6 +253,91 @@ class AgentSpec(_Model):
         return data
 
 
+class CommitteeMember(_Model):
+    """One member: its key (a wallet name), its model, and the URL its peers reach it at."""
+
+    name: Name
+    key: str = Field(description="a wallet name from `wallets:` (each member its own)")
+    model: str
+    url: str = Field(description="this member's peer endpoint, e.g. http://10.0.0.2:9101")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s):// URL of the member's peer endpoint, got {v!r}")
+        return v.rstrip("/")
+
+
+class DayLimit(_Model):
+    per_day: float = Field(ge=0)
+
+
+class OnchainLimits(_Model):
+    """What the Safe's CommitteeGuard enforces even against a colluding quorum. Recipients default
+    to the agent's `policy.recipients`; `ETH` and token (contract name) limits are per UTC day in
+    whole units; a change to them waits `delay` and the `guardian` (an address name) may cancel it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    recipients: list[str] | None = None
+    delay: Seconds = 2 * 86400.0
+    guardian: str | None = None
+
+    @model_validator(mode="after")
+    def _limits(self) -> "OnchainLimits":
+        for k, v in (self.model_extra or {}).items():
+            DayLimit.model_validate(v)  # raises with the field's message
+        return self
+
+    def day_limits(self) -> dict[str, float]:
+        """asset ("ETH" or a contract name) -> whole units per day."""
+        return {k: DayLimit.model_validate(v).per_day for k, v in (self.model_extra or {}).items()}
+
+
+class CommitteeSpec(_Model):
+    """A committee: `members` run `agent`'s spec each with its own key and model; a Safe (`deploy`
+    or an existing address) with threshold k holds the funds; rounds run on `schedule`."""
+
+    name: Name
+    agent: str
+    members: list[CommitteeMember] = Field(min_length=1, max_length=32)
+    threshold: int = Field(ge=1)
+    safe: str = Field("deploy", description='"deploy" or the address of an existing Safe')
+    schedule: Seconds = Field(60.0, description="a round every this long; members agree on the slot")
+    phase_timeout: Seconds = Field(10.0, description="how long to wait for peers in each phase")
+    submit_backoff: Seconds = Field(5.0, description="how long a non-leader waits before submitting itself")
+    onchain_limits: OnchainLimits = Field(default_factory=OnchainLimits)
+
+    @field_validator("safe", mode="before")
+    @classmethod
+    def _safe(cls, v: Any) -> str:
+        if not isinstance(v, str) or (v != "deploy" and not _HEX_ADDRESS.match(v)):  # YAML reads 0x12 as a number
+            raise ValueError(f'expected "deploy" or a Safe\'s 0x-prefixed 40-hex-digit address, got {v!r}')
+        return v
+
+    @model_validator(mode="after")
+    def _quorum(self) -> "CommitteeSpec":
+        n = len(self.members)
+        if self.threshold > n:
+            raise ValueError(f"threshold {self.threshold} is more than the {n} members")
+        if 2 * self.threshold <= n:
+            raise ValueError(f"threshold {self.threshold} of {n} lets two disjoint groups both agree; use more than {n // 2}")
+        for what in ("name", "key", "url"):
+            values = [getattr(m, what) for m in self.members]
+            if dup := sorted({v for v in values if values.count(v) > 1}):
+                raise ValueError(f"members share a {what}: {', '.join(dup)} (each member needs its own)")
+        if self.phase_timeout * 3 >= self.schedule:
+            raise ValueError("phase_timeout x 3 must fit in one schedule slot (commit, reveal, sign)")
+        return self
+
+    def member(self, name: str) -> CommitteeMember:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
 class ApiSpec(_Model):
     """The service's HTTP API. State changes need `Authorization: Bearer <token>`; the token
     comes from the environment variable named here and never from the YAML itself."""
@@ -271,6 +356,7 @@ class Spec(_Model):
     addresses: dict[Name, AddressSpec] = {}
     contracts: dict[Name, ContractSpec] = {}
     agents: list[AgentSpec] = []
+    committees: list[CommitteeSpec] = []
     state_dir: Path | None = None
     memory_server: str | None = Field(None, description="a chroma server URL; default: embedded in the state dir")
     store_url: str | None = Field(None, description="state database, e.g. postgresql+asyncpg://user@host/db; default: SQLite in the state dir")
@@ -289,6 +375,12 @@ class Spec(_Model):
         what = {"addresses": "address", "contracts": "contract", "names": "address", "wallets": "wallet",
                 "models": "model", "chains": "chain"}.get(section, section)
         return f"unknown {what} {name!r}; defined: {', '.join(sorted(table)) or '(none)'}"
+
+    def committee(self, name: str) -> CommitteeSpec:
+        for c in self.committees:
+            if c.name == name:
+                return c
+        raise KeyError(name)
 
     def agent(self, name: str) -> AgentSpec:
         for a in self.agents:
@@ -364,4 +456,29 @@ def _cross_references(spec: Spec) -> list[tuple[tuple, str]]:
     for i, n in enumerate(names):
         if names.index(n) != i:
             out.append((("agents", i, "name"), f"agent name {n!r} is used twice; names must be unique"))
+    return out + _committee_references(spec, need)
+
+
+def _committee_references(spec: Spec, need) -> list[tuple[tuple, str]]:
+    out: list[tuple[tuple, str]] = []
+    agents = [a.name for a in spec.agents]
+    for i, c in enumerate(spec.committees):
+        at = ("committees", i)
+        if c.agent not in agents:
+            out.append((at + ("agent",), f"unknown agent {c.agent!r}; defined: {', '.join(sorted(agents)) or '(none)'}"))
+        for j, m in enumerate(c.members):
+            need("wallets", m.key, at + ("members", j, "key"))
+            need("models", m.model, at + ("members", j, "model"))
+        lim = c.onchain_limits
+        for j, r in enumerate(lim.recipients or []):
+            need("addresses", r, at + ("onchain_limits", "recipients", j))
+        if lim.guardian is not None:
+            need("addresses", lim.guardian, at + ("onchain_limits", "guardian"))
+        for asset in lim.day_limits():
+            if asset != "ETH":
+                need("contracts", asset, at + ("onchain_limits", asset))
+    names = [c.name for c in spec.committees]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            out.append((("committees", i, "name"), f"committee name {n!r} is used twice; names must be unique"))
     return out

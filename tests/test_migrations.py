@@ -94,9 +94,10 @@ async def test_migrations_build_exactly_the_tables_the_code_maps(store_url):
     from alembic.runtime.migration import MigrationContext
 
     import concilium.service.leases  # noqa: F401  (maps agent_leases)
+    from concilium.committee.store import CommitteeStore
     from concilium.db import Base
 
-    for store in (StateStore(store_url), OracleStore(store_url)):
+    for store in (StateStore(store_url), OracleStore(store_url), CommitteeStore(store_url)):
         await store.init()
         await store.close()
     engine = create_async_engine(store_url)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from concilium.cli import agents, audit, devnet, oracle, system, trace
+from concilium.cli import agents, audit, committee, devnet, oracle, system, trace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Autonomous onchain AI agents on open-weight models.")
 
@@ -30,6 +30,7 @@ app.add_typer(audit_app, name="audit")
 app.command()(trace.trace)
 app.command()(trace.replay)
 app.add_typer(oracle.oracle_app, name="oracle")
+app.add_typer(committee.committee_app, name="committee")
 
 
 def main() -> None:

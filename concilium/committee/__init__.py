@@ -9,7 +9,14 @@ Layers, each importing only the ones before it:
   deploy      the local deployment: Safe singleton, proxy factory, handler, a Safe, its guard
   canonical   members' revealed decisions -> at most one agreed action (pure)
   round       one member's round as a state machine: states, events, transition table (pure)
-
-Members (their own process, model and key), commit-reveal over the peer exchange and the YAML
-`committee:` block sit on top of these and are not here yet.
+  messages    commit, reveal and signature messages; the commitment hash; round ids (pure)
+  store       a member's trail of rounds (every vote, the agreed action, signatures, tx hashes)
+  inbox       what a member holds from its peers per round, checked on arrival
+  peers       the member's routes and client over the signed peer exchange (concilium.peering)
+  metrics     a member's Prometheus counters
+  member      CommitteeMember: one round per slot, commit -> reveal -> canonicalise -> sign -> submit
+  agent_member the agent side: the spec's model plans, its tools build, its guard judges as the Safe
+  config      the YAML `committees:` block made concrete (guard config, member settings)
+  network     LocalCommittee: deploy and run n members in one process (tests, demo, benchmark)
+  sdk         Committee: the SDK and CLI entry (deploy, member, status)
 """

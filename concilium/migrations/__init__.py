@@ -3,6 +3,7 @@ store's later column changes are one more file in its folder:
 
     state/   the agent service's tables (steps, agent_leases), version table alembic_version_state
     oracle/  an oracle node's tables (oracle_rounds, oracle_cursor, oracle_skipped), version table alembic_version_oracle
+    committee/  a committee member's trail (committee_rounds), version table alembic_version_committee
 
 `upgrade(connection, chain)` runs from `Database.init()`. A database created before migrations
 existed (tables made by `create_all`) is recognised by its baseline table, stamped at the
@@ -39,6 +40,7 @@ class Chain:
 
 STATE = Chain("state", "alembic_version_state", "steps")
 ORACLE = Chain("oracle", "alembic_version_oracle", "oracle_rounds")
+COMMITTEE = Chain("committee", "alembic_version_committee", "committee_rounds")
 
 
 def current(conn: Connection, chain: Chain) -> str | None:

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from concilium.committee.store import CommitteeStore
 from concilium.errors import ConciliumError, SpecError
 from concilium.httpserver import HttpServer
 from concilium.service.dashboard import mount_dashboard
@@ -153,6 +154,24 @@ def build_app(service) -> FastAPI:
             raise HTTPException(422, f"reload refused; the running agents are unchanged: {e}") from None
 
     mount_dashboard(app, service)
+
+    @app.get("/committees/{name}/rounds")
+    async def committee_rounds(name: str, member: str | None = Query(None), limit: int = Query(20, ge=1, le=500)) -> list[dict]:
+        """The rounds recorded by this YAML's committee members whose stores live in this state dir."""
+        spec = service.runtime.spec
+        try:
+            committee = spec.committee(name)
+        except KeyError:
+            raise HTTPException(404, f"no committee named {name!r} in the YAML") from None
+        out = []
+        for m in committee.members:
+            if member in (None, m.name) and CommitteeStore.path(service.runtime.state_dir, name, m.name).exists():
+                store = CommitteeStore.for_member(service.runtime.state_dir, name, m.name)
+                try:
+                    out += [{"member_name": m.name, **r} for r in await store.export(limit=limit)]
+                finally:
+                    await store.close()
+        return sorted(out, key=lambda r: r["updated_at"], reverse=True)[:limit]
 
     @app.get("/metrics")
     async def metrics() -> Response:

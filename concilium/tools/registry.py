@@ -10,6 +10,8 @@ another package registered under the entry-point group `concilium.tools`). It de
   `read(ctx, args) -> dict` for a read tool: JSON-able data for the model;
 - `options`: an optional pydantic model for YAML options (`tools: [{swap: {fee: 3000}}]`),
   read back with `ctx.options(name)`;
+- `amounts`: its amount arguments and the decimal places at which two committee members'
+  decisions count as the same (concilium/committee/canonical.py);
 - `check(spec, agent) -> [(loc, message)]`: YAML problems (loc relative to the agent), run with
   the other cross-reference checks when the file is loaded.
 
@@ -79,6 +81,7 @@ class Tool:
     read: Callable[["ToolContext", dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     options: type[BaseModel] | None = None
     check: Callable[["Spec", "AgentSpec"], Problems] | None = None
+    amounts: dict[str, int] = field(default_factory=dict)  # amount argument -> decimal places two decisions agree at (committees)
 
     def __post_init__(self) -> None:
         if (self.build is None) == (self.read is None):

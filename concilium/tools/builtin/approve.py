@@ -44,4 +44,4 @@ def check(spec, agent):
     return need(bool(agent.policy.spenders), (), "approve needs policy.spenders: {router: {usdc: 1000}}")
 
 
-TOOL = Tool("approve", "Allow a named spender to move up to an amount of a token", schema, build=build, check=check)
+TOOL = Tool("approve", "Allow a named spender to move up to an amount of a token", schema, build=build, check=check, amounts={"amount": 6})

@@ -35,4 +35,4 @@ def check(spec, agent):
             + need(any(a != "ETH" for a in p.limits), ("limits",), "erc20_transfer needs policy.limits: {usdc: {per_tx: 100}}"))
 
 
-TOOL = Tool("erc20_transfer", "Transfer ERC-20 tokens to a named address", schema, build=build, check=check)
+TOOL = Tool("erc20_transfer", "Transfer ERC-20 tokens to a named address", schema, build=build, check=check, amounts={"amount": 6})

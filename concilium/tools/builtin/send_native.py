@@ -30,4 +30,4 @@ def check(spec, agent):
             + need(ETH in p.limits, ("limits",), "send_native needs policy.limits: {ETH: {per_tx: 0.5}} (formerly max_value_per_tx)"))
 
 
-TOOL = Tool("send_native", "Send ETH to a named address", schema, build=build, check=check)
+TOOL = Tool("send_native", "Send ETH to a named address", schema, build=build, check=check, amounts={"amount": 6})
