@@ -208,7 +208,6 @@ interface IAgentOracle {
     error SignersNotSorted(uint256 index);
     error WrongModel(uint256 index, bytes32 modelId);
     error AnswersDisagree(uint256 index);
-    error BadAnswer(uint256 index);
     error BadReason(uint256 index);
     error NotEnoughGasForCallback();
     error NoAgreement();
