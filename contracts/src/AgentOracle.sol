@@ -23,32 +23,31 @@ contract AgentOracle is IAgentOracle {
         uint32 agreed;
     }
 
-    bytes32 public constant REQUEST_TYPEHASH = keccak256(
+    bytes32 internal constant REQUEST_TYPEHASH = keccak256(
         "Request(uint256 requestId,address consumer,bytes32 promptHash,uint8 kind,bytes32 optionsHash,bytes32 modelId,uint64 deadline,uint96 fee,uint32 callbackGasLimit,uint32 epoch)"
     );
-    bytes32 public constant COMMIT_TYPEHASH = keccak256("Commit(bytes32 commitment,bytes32 seal,bytes32 modelId)");
-    bytes32 public constant UNANSWERABLE_TYPEHASH =
+    bytes32 internal constant COMMIT_TYPEHASH = keccak256("Commit(bytes32 commitment,bytes32 seal,bytes32 modelId)");
+    bytes32 internal constant UNANSWERABLE_TYPEHASH =
         keccak256("Unanswerable(bytes32 commitment,uint8 reason,bytes32 modelId)");
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     uint256 private constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
     uint32 private constant NEVER = type(uint32).max;
 
-    uint256 public constant MAX_NODES = 31;
-    uint256 public constant MAX_LABELS = 64;
-    uint256 public constant MAX_TEXT_BYTES = 256;
-    uint256 public constant MAX_DELAY = 30 days;
-    uint256 public constant MAX_TIMEOUT = 30 days;
-    uint256 public constant MAX_PROMPT_BYTES = 65_536;
-    uint256 public constant MAX_CALLBACK_GAS = 5_000_000;
+    uint256 internal constant MAX_NODES = 31;
+    uint256 internal constant MAX_LABELS = 64;
+    uint256 internal constant MAX_TEXT_BYTES = 256;
+    uint256 internal constant MAX_DELAY = 30 days;
+    uint256 internal constant MAX_TIMEOUT = 30 days;
+    uint256 internal constant MAX_PROMPT_BYTES = 65_536;
+    uint256 internal constant MAX_CALLBACK_GAS = 5_000_000;
     uint256 private constant CALLBACK_RESERVE = 10_000; // gas kept back for bookkeeping after the callback
-    uint256 private constant UNANSWERED_OVERHEAD = 40_000; // intrinsic + calldata + what runs after the gas is read
     uint256 private constant MAX_TIP = 2 gwei; // reimbursement price cap over the base fee
     uint256 private constant TX_GAS = 21_000;
     uint256 private constant FULFIL_TAIL = 9_000; // gas spent in `fulfill` after it reads its own gas
     uint256 private constant TAIL_PER_NODE = 1_000; // ... per node of the report (payout, event)
     uint256 private constant TEXT_GAS_PER_NODE = 3_000; // a text reveal: more calldata and hashing
-    uint256 public constant MAX_UNBONDING_DELAY = 365 days;
+    uint256 internal constant MAX_UNBONDING_DELAY = 365 days;
 
     /// Stake a node puts up to sign, and how long it stays slashable after it asks for it back.
     uint256 public immutable stakeAmount;
@@ -159,7 +158,7 @@ contract AgentOracle is IAgentOracle {
         return keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("AgentOracle"), keccak256("3"), block.chainid, address(this)));
     }
 
-    function commitmentOf(
+    function _commitmentOf(
         uint256 requestId,
         address consumer,
         bytes32 promptHash,
@@ -170,7 +169,7 @@ contract AgentOracle is IAgentOracle {
         uint96 fee,
         uint32 callbackGasLimit,
         uint32 epoch_
-    ) public pure returns (bytes32) {
+    ) internal pure returns (bytes32) {
         return keccak256(
             abi.encode(
                 REQUEST_TYPEHASH,
@@ -186,10 +185,6 @@ contract AgentOracle is IAgentOracle {
                 epoch_
             )
         );
-    }
-
-    function sealOf(bytes calldata value, bytes32 salt, address node, bytes32 commitment) external pure returns (bytes32) {
-        return keccak256(abi.encode(keccak256(value), salt, node, commitment));
     }
 
     function commitDigest(bytes32 commitment, bytes32 seal, bytes32 modelId) public view returns (bytes32) {
@@ -290,7 +285,7 @@ contract AgentOracle is IAgentOracle {
         view
         returns (bytes32)
     {
-        return commitmentOf(id, r.consumer, promptHash, r.kind, optionsHash, modelId, r.deadline, r.fee, r.callbackGasLimit, r.epoch);
+        return _commitmentOf(id, r.consumer, promptHash, r.kind, optionsHash, modelId, r.deadline, r.fee, r.callbackGasLimit, r.epoch);
     }
 
     /// Anyone, once the deadline has passed: the fee goes back to the requester's refunds.

@@ -298,19 +298,6 @@ interface IAgentOracle {
     function pendingParams() external view returns (Params memory params, uint64 eta);
     function owner() external view returns (address);
     function pendingOwner() external view returns (address);
-    function commitmentOf(
-        uint256 requestId,
-        address consumer,
-        bytes32 promptHash,
-        Kind kind,
-        bytes32 optionsHash,
-        bytes32 modelId,
-        uint64 deadline,
-        uint96 fee,
-        uint32 callbackGasLimit,
-        uint32 epoch_
-    ) external pure returns (bytes32);
-    function sealOf(bytes calldata value, bytes32 salt, address node, bytes32 commitment) external pure returns (bytes32);
     function commitDigest(bytes32 commitment, bytes32 seal, bytes32 modelId) external view returns (bytes32);
     function verdictDigest(bytes32 commitment, uint8 reason, bytes32 modelId) external view returns (bytes32);
     function domainSeparator() external view returns (bytes32);
