@@ -33,6 +33,7 @@ from concilium.httpserver import HttpServer
 from concilium.lifecycle import Supervisor
 from concilium.llm.client import ModelClient
 from concilium.llm.provenance import model_id_of
+from concilium.oracle.admin import stake_node
 from concilium.oracle.aggregator import Aggregator
 from concilium.oracle.events import EventRef, Limits, Message, RequestSeen
 from concilium.oracle.kinds import (
@@ -122,8 +123,17 @@ class OracleNode:
         self.supervisor.supervise(self.watcher)
         self.supervisor.supervise(Expiry(self.expire))
         self.supervisor.spawn(self._resume(), "resume")
+        self.supervisor.spawn(self._stake(), "stake")
         log.info("oracle node started", extra={"node": self.address, "url": self.url})
         return self
+
+    async def _stake(self) -> None:
+        """Put up the oracle's stake once (a node without one signs nothing the contract accepts)."""
+        try:
+            if await stake_node(self.chain, self.wallet, self.settings.oracle):
+                log.info("node staked", extra={"node": self.address})
+        except (ChainError, ConciliumError) as e:
+            log.warning("could not stake; answers will not count onchain", extra={"node": self.address, "error": str(e)[:300]})
 
     async def stop(self) -> None:
         await self.supervisor.stop()
