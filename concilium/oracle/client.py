@@ -44,6 +44,10 @@ class OracleUnanswerable(ConciliumError):
 
 @dataclass(frozen=True)
 class OracleResult:
+    """`signers`: the nodes of the report that agreed and were paid (`model_ids` theirs);
+    `reported`: every node in the report, `share` what each agreeing node earned, `reimbursement`
+    what the transmitter got back for its gas (wei)."""
+
     request_id: int
     value: Any
     raw: bytes
@@ -53,6 +57,9 @@ class OracleResult:
     tx_hash: str
     gas_used: int
     block: int
+    reported: list[str] = field(default_factory=list)
+    share: int = 0
+    reimbursement: int = 0
 
 
 @dataclass
@@ -76,10 +83,12 @@ class OracleRequest:
             if logs:
                 e = logs[0]
                 receipt = await self.client.chain.w3.eth.get_transaction_receipt(e["transactionHash"])
-                raw = bytes(e["args"]["result"])
-                return OracleResult(self.request_id, decode_answer(self.kind, raw, self.options), raw, list(e["args"]["signers"]),
-                                    ["0x" + bytes(m).hex() for m in e["args"]["modelIds"]], bool(e["args"]["callbackOk"]),
-                                    HexBytes(e["transactionHash"]).to_0x_hex(), int(receipt["gasUsed"]), int(e["blockNumber"]))
+                raw, a = bytes(e["args"]["result"]), e["args"]
+                paid = [i for i in range(len(a["signers"])) if int(a["paid"]) >> i & 1]
+                return OracleResult(self.request_id, decode_answer(self.kind, raw, self.options), raw, [a["signers"][i] for i in paid],
+                                    ["0x" + bytes(a["modelIds"][i]).hex() for i in paid], bool(a["callbackOk"]),
+                                    HexBytes(e["transactionHash"]).to_0x_hex(), int(receipt["gasUsed"]), int(e["blockNumber"]),
+                                    list(a["signers"]), int(a["share"]), int(a["reimbursement"]))
             if unanswered := await events.Unanswered().get_logs(from_block=self.block, argument_filters={"requestId": self.request_id}):
                 args = unanswered[0]["args"]
                 reasons = sorted({Reason(r).name.lower() if r <= max(Reason) else str(r) for r in args["reasons"]})
