@@ -5,9 +5,11 @@ same run. Prints JSON:
   latency from the request's receipt to the fulfil's receipt, next to one node's model time for
   the same question measured alone (ratio = what the protocol adds on top of thinking once), and
   the gas of each `fulfill` the nodes sent (first round and steady state);
-- `fulfil_gas`: the contract alone, for exactly a quorum of signatures with an EOA requester (the
-  callback is an empty call), first fulfilment (every signer's first credit) and warm, for this
-  branch's AgentOracle and main's (its artifact from `git show main:...`, signed its way);
+- `fulfil_gas`: the contract alone, with an EOA requester (the callback is an empty call), first
+  fulfilment (every signer's first credit) and warm, for this branch's AgentOracle (a report of
+  exactly a quorum, and one of every node) and main's (its artifact from `git show main:...`,
+  signed its way); for this branch also the transmitter's reimbursement next to its receipt's
+  gas, how many nodes were paid, and the share of the fee that reached the nodes;
 - `main`: main's own benchmark run from /work/main's checkout (`--main-dir`), when present.
 The goal: <= 120k gas for 3 signatures, first fulfilment included. The anchor: Chainlink
 Functions bills 185k gas of overhead per fulfilment.
@@ -18,6 +20,7 @@ Functions bills 185k gas of overhead per fulfilment.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -46,7 +49,8 @@ from concilium.oracle.client import OracleClient  # noqa: E402
 from concilium.oracle.kinds import Kind, answer_schema, encode_options, prompt_messages  # noqa: E402
 from concilium.oracle.network import LocalOracleNetwork, node_wallet  # noqa: E402
 from concilium.oracle.params import LOCAL_PARAMS, fault_tolerance  # noqa: E402
-from concilium.oracle.signing import Domain, RequestTerms, sign_answer  # noqa: E402
+from concilium.oracle.admin import stake_node  # noqa: E402
+from concilium.oracle.signing import Domain, RequestTerms, fulfil_report, sign_answer  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
 from concilium.stack.model import BUNDLED_NAME  # noqa: E402
 
@@ -76,7 +80,7 @@ async def run_network(rpc: str, model: ModelClient, state: Path, n: int, rounds:
             latencies, gas, signers, alone = [], [], [], []
             for _ in range(rounds):
                 alone.append(await model_time(model, kind))
-                req = await client.request(prompt, kind, labels=labels, fee=10**15)
+                req = await client.request(prompt, kind, labels=labels)  # the fee: estimateFee
                 t0 = time.perf_counter()
                 req._poll = 0.02
                 r = await req.result(300)
@@ -103,43 +107,69 @@ async def _deploy(chain: ChainClient, art: dict, *args) -> str:
     return receipt["contractAddress"]
 
 
-def _main_digest(chain_id: int, oracle: str, request_id: int, value: bytes, model_id: bytes) -> bytes:
-    """main's EIP-712 Answer(uint256 requestId,bytes32 answerHash,bytes32 modelId), version 1."""
+def _main_digest(chain_id: int, oracle: str, commitment: bytes, value: bytes, model_id: bytes) -> bytes:
+    """main's EIP-712 Answer(bytes32 commitment,bytes32 answerHash,bytes32 modelId), version 2."""
     domain = keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"], [
         keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-        keccak(text="AgentOracle"), keccak(text="1"), chain_id, to_checksum_address(oracle)]))
-    struct = keccak(encode(["bytes32", "uint256", "bytes32", "bytes32"], [
-        keccak(text="Answer(uint256 requestId,bytes32 answerHash,bytes32 modelId)"), request_id, keccak(value), model_id]))
+        keccak(text="AgentOracle"), keccak(text="2"), chain_id, to_checksum_address(oracle)]))
+    struct = keccak(encode(["bytes32", "bytes32", "bytes32", "bytes32"], [
+        keccak(text="Answer(bytes32 commitment,bytes32 answerHash,bytes32 modelId)"), commitment, keccak(value), model_id]))
     return keccak(b"\x19\x01" + domain + struct)
 
 
-async def fulfil_gas(rpc: str, art: dict, n: int, ours: bool) -> dict:
-    """Gas of `fulfill` with exactly a quorum of signatures, first (fresh oracle) and warm."""
+GAS_PRICE_BOUND = 2 * 10**9  # wei: the requests' reimbursement bound
+
+
+async def fulfil_gas(rpc: str, art: dict, n: int, ours: bool, entries: int | None = None) -> dict:
+    """Gas of `fulfill` (an EOA requester, so the callback is an empty call), first (fresh oracle) and
+    warm, with `entries` nodes in the report (default: exactly a quorum). For this branch also the
+    transmitter's reimbursement (in gas at its price, and next to its receipt) and where the fee went."""
     chain = ChainClient([rpc])
     try:
         f, quorum = fault_tolerance(n)
+        entries = entries or quorum
         wallets = [node_wallet(i) for i in range(n)]
-        oracle = await _deploy(chain, art, [w.address for w in wallets], LOCAL_PARAMS.as_tuple() if ours else quorum)
+        args = [[w.address for w in wallets]]
+        args += [LOCAL_PARAMS.as_tuple(), 10**17, LOCAL_PARAMS.max_timeout] if ours else [LOCAL_PARAMS.as_tuple()[:7]]
+        oracle = await _deploy(chain, art, *args)
         contract = chain.contract(oracle, art["abi"])
+        if ours:
+            for w in wallets:
+                await chain.w3.provider.make_request("anvil_setBalance", [w.address, hex(10**18)])
+                await stake_node(chain, w, oracle)
         chain_id = await chain.chain_id()
-        signers = sorted(wallets[:quorum], key=lambda w: int(w.address, 16))
-        value, model_id, gas = encode(["bool"], [True]), bytes(32), []
+        signers = sorted(wallets[:entries], key=lambda w: int(w.address, 16))
+        value, model_id, rounds = encode(["bool"], [True]), bytes(32), []
         for _ in range(2):
-            data = contract.encode_abi("request", args=["Is 7 a prime number?", 0, b"", 100_000])
-            receipt = await chain.transact(dev_wallet(2), {"to": oracle, "data": data, "value": 10**15})
+            if ours:
+                fee = int(await contract.functions.estimateFee(0, 0, GAS_PRICE_BOUND).call())
+                data = contract.encode_abi("requestPinned", args=["Is 7 a prime number?", 0, b"", 0, bytes(32), 0, GAS_PRICE_BOUND])
+            else:
+                fee, data = 10**15, contract.encode_abi("request", args=["Is 7 a prime number?", 0, b"", 0])
+            receipt = await chain.transact(dev_wallet(2), {"to": oracle, "data": data, "value": fee})
             [event] = contract.events.Requested().process_receipt(receipt, errors=DISCARD)
             rid = int(event["args"]["requestId"])
+            commitment = RequestTerms.from_event(event["args"]).commitment()
             if ours:
-                commitment = RequestTerms.from_event(event["args"]).commitment()
-                answers = [sign_answer(w, Domain(chain_id, oracle), rid, commitment, value, model_id).as_tuple() for w in signers]
+                answers = fulfil_report(sign_answer(w, Domain(chain_id, oracle), rid, commitment, value, model_id) for w in signers)
             else:
                 answers = []
                 for w in signers:
-                    sig = w.unsafe_sign_hash(_main_digest(chain_id, oracle, rid, value, model_id))
+                    sig = w.unsafe_sign_hash(_main_digest(chain_id, oracle, commitment, value, model_id))
                     answers.append((value, model_id, sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v])))
             done = await chain.transact(dev_wallet(3), {"to": oracle, "data": contract.encode_abi("fulfill", args=[rid, answers])})
-            gas.append(int(done["gasUsed"]))
-        return {"signatures": quorum, "first": gas[0], "warm": gas[1]}
+            row = {"gas": int(done["gasUsed"])}
+            if ours:
+                [ev] = contract.events.Fulfilled().process_receipt(done, errors=DISCARD)
+                price = int(done["effectiveGasPrice"])
+                paid = bin(int(ev["args"]["paid"])).count("1")
+                reimbursement, share = int(ev["args"]["reimbursement"]), int(ev["args"]["share"])
+                row.update(fee_wei=fee, reimbursement_wei=reimbursement, reimbursed_gas=reimbursement // price,
+                           reimbursed_over_receipt_gas=round(reimbursement / price / int(done["gasUsed"]), 3),
+                           nodes_paid=paid, share_wei=share, fee_share_to_nodes=round((fee - reimbursement) / fee, 3))
+            rounds.append(row)
+        return {"entries": entries, "first": rounds[0]["gas"], "warm": rounds[1]["gas"],
+                **({"economics_warm": rounds[1]} if ours else {})}
     finally:
         await chain.close()
 
@@ -174,7 +204,8 @@ async def main(vllm_url: str | None, rounds: int, main_dir: Path | None) -> dict
         ours, theirs = artifact("AgentOracle"), main_artifact()
         for n in (4, 7):
             mine, base = await fulfil_gas(rpc, ours, n, True), await fulfil_gas(rpc, theirs, n, False)
-            result["fulfil_gas"][f"{n}_nodes"] = {"this_branch": mine, "main": base,
+            every = await fulfil_gas(rpc, ours, n, True, entries=n)  # every node committed and is paid
+            result["fulfil_gas"][f"{n}_nodes"] = {"this_branch_quorum": mine, "this_branch_all_nodes": every, "main": base,
                                                   "first_ratio_to_main": round(mine["first"] / base["first"], 3),
                                                   "warm_ratio_to_main": round(mine["warm"] / base["warm"], 3)}
         server, digest = await stack.model("bundled")

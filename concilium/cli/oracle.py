@@ -121,7 +121,7 @@ def ask(
     prompt: str = typer.Argument(..., help="the question"),
     kind: str = typer.Option("bool", help="bool, choice, uint, int or text"),
     labels: Optional[str] = typer.Option(None, help="for --kind choice: comma-separated labels"),
-    fee: str = typer.Option("0.001 ether", help="paid to the nodes that agree"),
+    fee: str = typer.Option("auto", help="'auto' (the oracle's estimateFee) or an amount, at least the estimate"),
     model_id: Optional[str] = typer.Option(None, help="pin the answering model (0x + 64 hex digits)"),
     request_timeout: str = typer.Option("0", help="the request's onchain timeout, e.g. 10m (0: the oracle's default)"),
     callback_gas: int = typer.Option(100_000, min=0, help="gas for the consumer's callback (an account needs none)"),
@@ -138,7 +138,7 @@ def ask(
 
     try:
         k = Kind.parse(kind)
-        wei = parse_amount(fee)
+        wei = None if fee == "auto" else parse_amount(fee)
         onchain_timeout = oracle_ops._secs(request_timeout)
     except ValueError as e:
         fail(ConciliumError(str(e)), 2)
@@ -163,7 +163,8 @@ async def _ask(net: dict, prompt: str, kind, options: dict, wallet_args: tuple, 
         client = OracleClient(chain, net["oracle"], wallet)
         req = await client.request(prompt, kind, **options)
         quorum = int(await client.contract.functions.quorum().call())
-        err.print(f"request {req.request_id} sent (tx {req.tx_hash}); waiting for a quorum of {quorum}…")
+        err.print(f"request {req.request_id} sent (tx {req.tx_hash}), fee {req.fee} wei (estimateFee at a gas price bound of "
+                  f"{req.max_gas_price} wei); waiting for a quorum of {quorum}…")
         r = await req.result(timeout)
         console.print(f"answer: [bold]{r.value}[/bold]")
         console.print(f"signed by {len(r.signers)} node(s): {', '.join(r.signers)}")

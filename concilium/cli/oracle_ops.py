@@ -69,6 +69,8 @@ def deploy(
     max_options_bytes: int = typer.Option(4_096, min=0),
     max_callback_gas: int = typer.Option(2_000_000, min=0),
     fund: str = typer.Option("0", help="send each node this much for its fulfil gas, e.g. '0.5 ether'"),
+    stake: str = typer.Option("0.1 ether", help="the stake each node must put up before it signs (slashed if it double-signs)"),
+    unbonding: str = typer.Option("0", help="how long a stake stays slashable after unbonding (0: --max-timeout)"),
     out: Path = typer.Option(DEFAULT_NETWORK, help="where to write network.json"),
 ) -> None:
     """Deploy AgentOracle with a registry and parameters; write network.json."""
@@ -79,12 +81,15 @@ def deploy(
         params = OracleParams(_secs(delay), _secs(min_timeout), _secs(max_timeout), _secs(default_timeout),
                               max_prompt_bytes, max_options_bytes, max_callback_gas)
         fund_wei = parse_amount(fund) if fund != "0" else 0
+        stake_wei = parse_amount(stake) if stake != "0" else 0
+        unbonding_s = _secs(unbonding) or None
     except ValueError as e:
         fail(ConciliumError(str(e)), 2)
-    run(_deploy(rpc, node, keystore, password_env, dev_account, params, fund_wei, out))
+    run(_deploy(rpc, node, keystore, password_env, dev_account, params, fund_wei, out, stake_wei, unbonding_s))
 
 
-async def _deploy(rpc, nodes, keystore, password_env, dev_account, params, fund_wei, out: Path) -> None:
+async def _deploy(rpc, nodes, keystore, password_env, dev_account, params, fund_wei, out: Path, stake_wei: int = 0,
+                  unbonding: int | None = None) -> None:
     from concilium.chain.client import ChainClient
     from concilium.oracle.admin import addresses, check_registry, deploy_oracle
 
@@ -94,7 +99,7 @@ async def _deploy(rpc, nodes, keystore, password_env, dev_account, params, fund_
     chain = ChainClient([rpc])
     try:
         err.print(f"deploying AgentOracle from {owner.address}: {len(nodes)} nodes, tolerates f={f}, quorum {quorum}…")
-        net = await deploy_oracle(chain, owner, nodes, params, rpc, fund_wei)
+        net = await deploy_oracle(chain, owner, nodes, params, rpc, fund_wei, stake_wei, unbonding)
     finally:
         await chain.close()
     net.save(out)

@@ -72,13 +72,28 @@ def oracle_contract(chain: ChainClient, address: str):
 
 
 async def deploy_oracle(chain: ChainClient, owner: Wallet, nodes: list[str], params: OracleParams, rpc: str,
-                        fund_wei: int = 0) -> NetworkFile:
+                        fund_wei: int = 0, stake_wei: int = 0, unbonding: int | None = None) -> NetworkFile:
+    """Deploy with the stake each node must put up (`stake_node`) before it signs, and the unbonding
+    delay (default: the longest request timeout, the least the contract accepts)."""
     check_registry(nodes)
-    address = await deploy(chain, owner, "AgentOracle", nodes, params.as_tuple())
+    unbonding = params.max_timeout if unbonding is None else unbonding
+    if unbonding < params.max_timeout:
+        raise ConciliumError(f"the unbonding delay ({unbonding} s) must be at least the longest timeout ({params.max_timeout} s)")
+    address = await deploy(chain, owner, "AgentOracle", nodes, params.as_tuple(), stake_wei, unbonding)
     block = await chain.w3.eth.block_number
     for n in nodes if fund_wei else []:  # gas money for the nodes' fulfil transactions
         await chain.transact(owner, {"to": n, "value": fund_wei}, f"funding node {n}")
     return NetworkFile(rpc, await chain.chain_id(), address, owner.address, int(block), nodes)
+
+
+async def stake_node(chain: ChainClient, node: Wallet, oracle: str) -> bool:
+    """Put up the oracle's stake for this node key, unless it already has; True if it staked now."""
+    c = oracle_contract(chain, oracle)
+    if int((await c.functions.nodeInfo(node.address).call())[0]) != 0:
+        return False
+    amount = int(await c.functions.stakeAmount().call())
+    await chain.transact(node, {"to": c.address, "data": c.encode_abi("stake", args=[]), "value": amount}, "staking the node")
+    return True
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,11 @@ class Aggregator:
             chosen = max(groups.values(), key=len, default=[])
         return self._exactly(chosen, quorum)
 
+    def report(self, request_id: int, commitment: bytes | None = None, model_id: bytes | None = None) -> list[SignedAnswer]:
+        """Every held answer (not verdict) over the commitment: what `fulfill` pays from."""
+        return [a for a in self._current(request_id, commitment) if not a.unanswerable
+                and (model_id is None or a.model_id == model_id)]
+
     def verdict_set(self, request_id: int, quorum: int, commitment: bytes | None = None) -> list[SignedAnswer] | None:
         """Exactly `quorum` signed unanswerable verdicts, or None."""
         return self._exactly([a for a in self._current(request_id, commitment) if a.unanswerable], quorum)
@@ -59,5 +64,5 @@ class Aggregator:
     def _exactly(chosen: list[SignedAnswer], quorum: int) -> list[SignedAnswer] | None:
         if quorum < 1 or len(chosen) < quorum:
             return None
-        # exactly a quorum: each extra signature costs gas (the fee issue will include them all to pay them)
+        # exactly a quorum decides that a settlement is possible; `report` gives every entry to pay
         return sorted(chosen, key=lambda a: int(a.signer, 16))[:quorum]

@@ -1,11 +1,13 @@
 """OracleClient: ask the AgentOracle from Python and await the agreed answer.
 
     client = OracleClient(chain, oracle_address, wallet)
-    req = await client.request("Is 7 a prime number?", "bool", fee=10**15,
+    req = await client.request("Is 7 a prime number?", "bool",      # fee: at least estimateFee (the default)
                                model_id=None, timeout=0, callback_gas=100_000)   # every request option
     result = await req.result(timeout=300)      # OracleResult(value=True, signers=[...], ...)
 
-A request the nodes cannot answer raises `OracleUnanswerable` (with the reason) as soon as a
+The fee must cover `estimateFee(kind, callbackGas, maxGasPrice)`: the transmitter's gas at a
+price bound (default: twice the chain's current gas price) plus a premium per node; a fee below it
+is refused here, before anything is sent. A request the nodes cannot answer raises `OracleUnanswerable` (with the reason) as soon as a
 quorum has said so; its fee, less the transmitter's gas, is credited back: `client.withdraw()`.
 A revert reaches the caller as a one-line error naming the contract's custom error.
 """
@@ -42,6 +44,10 @@ class OracleUnanswerable(ConciliumError):
 
 @dataclass(frozen=True)
 class OracleResult:
+    """`signers`: the nodes of the report that agreed and were paid (`model_ids` theirs);
+    `reported`: every node in the report, `share` what each agreeing node earned, `reimbursement`
+    what the transmitter got back for its gas (wei)."""
+
     request_id: int
     value: Any
     raw: bytes
@@ -51,6 +57,9 @@ class OracleResult:
     tx_hash: str
     gas_used: int
     block: int
+    reported: list[str] = field(default_factory=list)
+    share: int = 0
+    reimbursement: int = 0
 
 
 @dataclass
@@ -62,6 +71,8 @@ class OracleRequest:
     tx_hash: str
     block: int
     deadline: int
+    fee: int = 0
+    max_gas_price: int = 0
     _poll: float = field(default=0.25, repr=False)
 
     async def result(self, timeout: float = 600.0) -> OracleResult:
@@ -72,10 +83,12 @@ class OracleRequest:
             if logs:
                 e = logs[0]
                 receipt = await self.client.chain.w3.eth.get_transaction_receipt(e["transactionHash"])
-                raw = bytes(e["args"]["result"])
-                return OracleResult(self.request_id, decode_answer(self.kind, raw, self.options), raw, list(e["args"]["signers"]),
-                                    ["0x" + bytes(m).hex() for m in e["args"]["modelIds"]], bool(e["args"]["callbackOk"]),
-                                    HexBytes(e["transactionHash"]).to_0x_hex(), int(receipt["gasUsed"]), int(e["blockNumber"]))
+                raw, a = bytes(e["args"]["result"]), e["args"]
+                paid = [i for i in range(len(a["signers"])) if int(a["paid"]) >> i & 1]
+                return OracleResult(self.request_id, decode_answer(self.kind, raw, self.options), raw, [a["signers"][i] for i in paid],
+                                    ["0x" + bytes(a["modelIds"][i]).hex() for i in paid], bool(a["callbackOk"]),
+                                    HexBytes(e["transactionHash"]).to_0x_hex(), int(receipt["gasUsed"]), int(e["blockNumber"]),
+                                    list(a["signers"]), int(a["share"]), int(a["reimbursement"]))
             if unanswered := await events.Unanswered().get_logs(from_block=self.block, argument_filters={"requestId": self.request_id}):
                 args = unanswered[0]["args"]
                 reasons = sorted({Reason(r).name.lower() if r <= max(Reason) else str(r) for r in args["reasons"]})
@@ -99,27 +112,44 @@ class OracleClient:
         self.wallet = wallet
         self.contract = chain.contract(oracle, artifact("AgentOracle")["abi"])
 
-    async def request(self, prompt: str, kind: str | Kind = "bool", labels: list[str] | None = None, fee: int = 0,
-                      callback_gas: int = 100_000, model_id: str | None = None, timeout: int = 0) -> OracleRequest:
+    async def estimate_fee(self, kind: str | Kind = "bool", callback_gas: int = 100_000,
+                           max_gas_price: int | None = None) -> tuple[int, int]:
+        """(least fee in wei, the gas-price bound it was priced at); the bound defaults to twice
+        the chain's current gas price."""
+        kind = Kind.parse(kind) if isinstance(kind, str) else kind
+        if max_gas_price is None:
+            max_gas_price = 2 * int(await self.chain.w3.eth.gas_price)
+        if not 0 <= max_gas_price < 2**64:
+            raise ConciliumError("the gas-price bound must fit 64 bits")
+        fee = int(await self.contract.functions.estimateFee(int(kind), callback_gas, max_gas_price).call())
+        return fee, max_gas_price
+
+    async def request(self, prompt: str, kind: str | Kind = "bool", labels: list[str] | None = None, fee: int | None = None,
+                      callback_gas: int = 100_000, model_id: str | None = None, timeout: int = 0,
+                      max_gas_price: int | None = None) -> OracleRequest:
         """Ask; `model_id` pins the answering model (0x + 64 hex), `timeout` in seconds (0: the
-        oracle's default), `callback_gas` for a consumer contract (an EOA needs none), `fee` in wei."""
+        oracle's default), `callback_gas` for a consumer contract (an EOA needs none), `fee` in wei
+        (default: the estimate), `max_gas_price` the transmitter's reimbursement bound in wei."""
         kind = Kind.parse(kind) if isinstance(kind, str) else kind
         if kind is Kind.CHOICE and not labels:
             raise ConciliumError("a choice question needs its labels: --labels yes,no,unsure on the command line, labels=[...] in Python")
         if model_id is not None and not (model_id.startswith("0x") and len(model_id) == 66):
             raise ConciliumError(f"a model id is 0x and 64 hex digits, not {model_id!r}")
-        if timeout < 0 or callback_gas < 0 or fee < 0:
+        if timeout < 0 or callback_gas < 0 or (fee or 0) < 0:
             raise ConciliumError("timeout, callback gas and fee cannot be negative")
         options = encode_options(labels or [])
-        if model_id or timeout:
-            data = self.contract.encode_abi("requestPinned", args=[prompt, int(kind), options, callback_gas,
-                                                                   HexBytes(model_id or "0x" + "00" * 32), timeout])
-        else:
-            data = self.contract.encode_abi("request", args=[prompt, int(kind), options, callback_gas])
+        estimate, bound = await self.estimate_fee(kind, callback_gas, max_gas_price)
+        if fee is None:
+            fee = estimate
+        elif fee < estimate:
+            raise ConciliumError(f"a fee of {fee} wei is below the oracle's estimate of {estimate} wei "
+                                 f"(callback gas {callback_gas}, gas price bound {bound} wei)")
+        data = self.contract.encode_abi("requestPinned", args=[prompt, int(kind), options, callback_gas,
+                                                               HexBytes(model_id or "0x" + "00" * 32), timeout, bound])
         receipt = await self._send(data, fee, "the oracle request")
         [event] = self.contract.events.Requested().process_receipt(receipt, errors=DISCARD)
         return OracleRequest(self, int(event["args"]["requestId"]), kind, options, HexBytes(receipt["transactionHash"]).to_0x_hex(),
-                             int(receipt["blockNumber"]), int(event["args"]["request"]["deadline"]))
+                             int(receipt["blockNumber"]), int(event["args"]["request"]["deadline"]), fee, bound)
 
     async def credits(self, account: str | None = None) -> int:
         """Wei `account` (default: this wallet) can withdraw: node credits and refunds."""

@@ -14,11 +14,13 @@ from concilium.chain.client import ChainClient
 from concilium.chain.deploy import deploy
 from concilium.chain.wallets import Wallet, dev_wallet
 from concilium.llm.client import ModelClient
+from concilium.oracle.admin import stake_node
 from concilium.oracle.node import NodeSettings, OracleNode
 from concilium.oracle.params import LOCAL_PARAMS, OracleParams, fault_tolerance
 from concilium.oracle.store import OracleStore
 from concilium.stack.process import free_port
 
+LOCAL_STAKE = 10**17  # wei each local node stakes (0.1 ETH)
 NODE_KEY_OFFSET = 10  # node keys come from the dev mnemonic after anvil's ten funded accounts
 
 
@@ -38,14 +40,16 @@ class LocalOracleNetwork:
     @classmethod
     async def deploy(cls, chain_url: str, model: ModelClient, state_dir: Path, n: int = 4, params: OracleParams = LOCAL_PARAMS,
                      owner: Wallet | None = None, node_factory=OracleNode, backoff: float = 3.0,
-                     contract: str = "AgentOracle") -> "LocalOracleNetwork":
+                     contract: str = "AgentOracle", stake: int = LOCAL_STAKE) -> "LocalOracleNetwork":
         net = cls(chain_url, model, Path(state_dir), size=n)
         owner = owner or dev_wallet(0)
         chain = ChainClient([chain_url])
         wallets = [node_wallet(i) for i in range(n)]
         for w in wallets:  # gas money for submitting
             await chain.w3.provider.make_request("anvil_setBalance", [w.address, hex(100 * 10**18)])
-        net.oracle = await deploy(chain, owner, contract, [w.address for w in wallets], params.as_tuple())
+        net.oracle = await deploy(chain, owner, contract, [w.address for w in wallets], params.as_tuple(), stake, params.max_timeout)
+        for w in wallets:
+            await stake_node(chain, w, net.oracle)
         start = await chain.w3.eth.block_number
         await chain.close()
         ports = [free_port() for _ in range(n)]

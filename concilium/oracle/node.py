@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hexbytes import HexBytes
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -33,6 +33,7 @@ from concilium.httpserver import HttpServer
 from concilium.lifecycle import Supervisor
 from concilium.llm.client import ModelClient
 from concilium.llm.provenance import model_id_of
+from concilium.oracle.admin import stake_node
 from concilium.oracle.aggregator import Aggregator
 from concilium.oracle.events import EventRef, Limits, Message, RequestSeen
 from concilium.oracle.kinds import (
@@ -46,7 +47,8 @@ from concilium.oracle.kinds import (
 from concilium.oracle.metrics import NodeMetrics
 from concilium.oracle.params import OracleParams
 from concilium.oracle.peers import MAX_BODY, PeerClient, Rejected, peer_app, realm
-from concilium.oracle.signing import Domain, Reason, RequestTerms, SignedAnswer, recover_signer, sign_answer, sign_verdict
+from concilium.oracle.signing import (Domain, Reason, RequestTerms, SignedAnswer, fulfil_report, recover_signer, sign_answer,
+                                      sign_verdict)
 from concilium.oracle.store import OracleStore, Round, SkippedEvent
 from concilium.oracle.tasks import Expiry, ServedApp
 from concilium.oracle.watcher import Watcher
@@ -121,8 +123,17 @@ class OracleNode:
         self.supervisor.supervise(self.watcher)
         self.supervisor.supervise(Expiry(self.expire))
         self.supervisor.spawn(self._resume(), "resume")
+        self.supervisor.spawn(self._stake(), "stake")
         log.info("oracle node started", extra={"node": self.address, "url": self.url})
         return self
+
+    async def _stake(self) -> None:
+        """Put up the oracle's stake once (a node without one signs nothing the contract accepts)."""
+        try:
+            if await stake_node(self.chain, self.wallet, self.settings.oracle):
+                log.info("node staked", extra={"node": self.address})
+        except (ChainError, ConciliumError) as e:
+            log.warning("could not stake; answers will not count onchain", extra={"node": self.address, "error": str(e)[:300]})
 
     async def stop(self) -> None:
         await self.supervisor.stop()
@@ -172,7 +183,8 @@ class OracleNode:
             if rnd.my_answer:
                 mine = json.loads(rnd.my_answer)
                 self.aggregator.add(SignedAnswer(rnd.request_id, _hex(rnd.commitment), _hex(mine["value"]), _hex(mine["model_id"]),
-                                                 _hex(mine["signature"]), self.address, int(mine.get("reason", 0))))
+                                                 _hex(mine["signature"]), self.address, int(mine.get("reason", 0)),
+                                                 _hex(mine.get("salt", "0x")), _hex(mine.get("seal", "0x"))))
             self._spawn(self._run_round(rnd), f"round:{rnd.request_id}")
 
     async def _closed_onchain(self, rnd: Round) -> bool:
@@ -275,7 +287,8 @@ class OracleNode:
         self.aggregator.add(answer)
         await self.store.update(rnd, status="answered", model_id="0x" + model_id.hex(), model_output=out.text,
                                 my_answer={"value": "0x" + answer.value.hex(), "model_id": "0x" + model_id.hex(),
-                                           "signature": "0x" + answer.signature.hex(), "readable": readable(kind, value, options)})
+                                           "signature": "0x" + answer.signature.hex(), "salt": "0x" + answer.salt.hex(),
+                                           "seal": "0x" + answer.seal.hex(), "readable": readable(kind, value, options)})
         return answer
 
     async def _refuse(self, rnd: Round, reason: Reason, model_id: bytes, why: str, output: str | None = None) -> SignedAnswer:
@@ -314,6 +327,10 @@ class OracleNode:
             if strict:
                 raise Rejected(401, "signature does not recover to the claimed signer for this request and domain")
             return False
+        if not a.unanswerable and not a.reveal_matches():
+            if strict:
+                raise Rejected(422, "the revealed answer does not open its signed seal")
+            return False
         rnd = self._rounds.get(a.request_id)
         if rnd is not None and rnd.commitment and _hex(rnd.commitment) != a.commitment:
             if strict:
@@ -324,7 +341,7 @@ class OracleNode:
             if strict:
                 raise Rejected(403, f"{signer} is not a registered node of this oracle")
             return False
-        return self.aggregator.add(SignedAnswer(a.request_id, a.commitment, a.value, a.model_id, a.signature, signer, a.reason))
+        return self.aggregator.add(replace(a, signer=signer))
 
     def _pending(self, request_id: int) -> Round:
         rnd = self._rounds.get(request_id)
@@ -400,7 +417,12 @@ class OracleNode:
         if await self._request_status(rid) != PENDING:
             return  # someone else settled it (or it was cancelled): the watcher records that
         fn = "settleUnanswerable" if answers[0].unanswerable else "fulfill"
-        data = self.contract.encode_abi(fn, args=[rid, [a.as_tuple() for a in answers]])
+        if answers[0].unanswerable:
+            entries = [a.as_tuple() for a in answers]
+        else:  # every held answer over this commitment, so every agreeing node is paid
+            pinned = _hex(rnd.pinned_model) if rnd.pinned_model and int(rnd.pinned_model, 16) else None
+            entries = fulfil_report(self.aggregator.report(rid, _hex(rnd.commitment), pinned))
+        data = self.contract.encode_abi(fn, args=[rid, entries])
         tx = {"to": self.contract.address, "data": data}
         sim = await self.chain.simulate({"from": self.address, **tx})
         if not sim.ok:

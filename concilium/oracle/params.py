@@ -31,6 +31,9 @@ class OracleParams:
     max_prompt_bytes: int = 32_768
     max_options_bytes: int = 4_096
     max_callback_gas: int = 2_000_000
+    fulfil_gas: int = 60_000  # fixed gas of a fulfil (estimateFee), beyond the callback
+    gas_per_node: int = 30_000  # gas per registered node in a fulfil (a seal checked, a reveal opened, a credit)
+    premium: int = 10**12  # wei per registered node, paid on top of the gas (1e-6 ETH)
 
     def as_tuple(self) -> tuple[int, ...]:
         return astuple(self)

@@ -45,15 +45,19 @@ class AnswerMessage(BaseModel):
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
     signer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     reason: int = Field(0, ge=0, le=255)
+    salt: str = Field("0x", pattern=r"^0x([0-9a-fA-F]{64})?$")
+    seal: str = Field("0x", pattern=r"^0x([0-9a-fA-F]{64})?$")
 
     @classmethod
     def of(cls, a: SignedAnswer) -> "AnswerMessage":
         return cls(request_id=a.request_id, commitment="0x" + a.commitment.hex(), value="0x" + a.value.hex(),
-                   model_id="0x" + a.model_id.hex(), signature="0x" + a.signature.hex(), signer=a.signer, reason=a.reason)
+                   model_id="0x" + a.model_id.hex(), signature="0x" + a.signature.hex(), signer=a.signer, reason=a.reason,
+                   salt="0x" + a.salt.hex(), seal="0x" + a.seal.hex())
 
     def answer(self) -> SignedAnswer:
         return SignedAnswer(self.request_id, bytes.fromhex(self.commitment[2:]), bytes.fromhex(self.value[2:]),
-                            bytes.fromhex(self.model_id[2:]), bytes.fromhex(self.signature[2:]), self.signer, self.reason)
+                            bytes.fromhex(self.model_id[2:]), bytes.fromhex(self.signature[2:]), self.signer, self.reason,
+                            bytes.fromhex(self.salt[2:]), bytes.fromhex(self.seal[2:]))
 
 
 Rejected = Refused  # the node raises it for a bad answer: same statuses as the guard's refusals

@@ -1,6 +1,6 @@
 """EIP-712 typed data, byte for byte as AgentOracle checks it.
 
-Domain: name "AgentOracle", version "2", chain id, oracle address. A request is bound by its
+Domain: name "AgentOracle", version "3", chain id, oracle address. A request is bound by its
 commitment, the struct hash of
 
     Request(uint256 requestId,address consumer,bytes32 promptHash,uint8 kind,bytes32 optionsHash,
@@ -8,17 +8,22 @@ commitment, the struct hash of
 
 which a node recomputes from the `Requested` event it evaluated. Nodes sign either
 
-    Answer(bytes32 commitment,bytes32 answerHash,bytes32 modelId)
+    Commit(bytes32 commitment,bytes32 seal,bytes32 modelId)        seal = keccak256(abi.encode(
+                                                                   keccak256(value), salt, node, commitment))
     Unanswerable(bytes32 commitment,uint8 reason,bytes32 modelId)
 
-so a signature is good for one question's content, on one chain, at one oracle, only.
+so a signature is good for one question's content, on one chain, at one oracle, only. A signed
+seal hides the answer until its (value, salt) is revealed and binds the node's address, so a peer
+cannot reuse it. `fulfil_report` builds `fulfill`'s argument (every entry, sorted by signer);
+`slash_evidence` the argument of `slash` from one of two conflicting seals.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from eth_abi import encode
 from eth_keys import keys
@@ -27,11 +32,11 @@ from eth_utils import keccak, to_checksum_address
 
 from concilium.chain.wallets import Wallet
 
-DOMAIN_NAME, DOMAIN_VERSION = "AgentOracle", "2"
+DOMAIN_NAME, DOMAIN_VERSION = "AgentOracle", "3"
 DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 REQUEST_TYPEHASH = keccak(text="Request(uint256 requestId,address consumer,bytes32 promptHash,uint8 kind,bytes32 optionsHash,"
                                "bytes32 modelId,uint64 deadline,uint96 fee,uint32 callbackGasLimit,uint32 epoch)")
-ANSWER_TYPEHASH = keccak(text="Answer(bytes32 commitment,bytes32 answerHash,bytes32 modelId)")
+COMMIT_TYPEHASH = keccak(text="Commit(bytes32 commitment,bytes32 seal,bytes32 modelId)")
 UNANSWERABLE_TYPEHASH = keccak(text="Unanswerable(bytes32 commitment,uint8 reason,bytes32 modelId)")
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
@@ -94,8 +99,8 @@ class Domain:
                              [DOMAIN_TYPEHASH, keccak(text=DOMAIN_NAME), keccak(text=DOMAIN_VERSION), self.chain_id,
                               to_checksum_address(self.oracle)]))
 
-    def answer_digest(self, commitment: bytes, value: bytes, model_id: bytes) -> bytes:
-        return self._digest(encode(["bytes32", "bytes32", "bytes32", "bytes32"], [ANSWER_TYPEHASH, commitment, keccak(value), model_id]))
+    def commit_digest(self, commitment: bytes, seal: bytes, model_id: bytes) -> bytes:
+        return self._digest(encode(["bytes32", "bytes32", "bytes32", "bytes32"], [COMMIT_TYPEHASH, commitment, seal, model_id]))
 
     def verdict_digest(self, commitment: bytes, reason: int, model_id: bytes) -> bytes:
         return self._digest(encode(["bytes32", "bytes32", "uint8", "bytes32"], [UNANSWERABLE_TYPEHASH, commitment, int(reason), model_id]))
@@ -104,10 +109,16 @@ class Domain:
         return keccak(b"\x19\x01" + self.separator() + keccak(struct))
 
 
+def seal_of(value: bytes, salt: bytes, node: str, commitment: bytes) -> bytes:
+    """What a node signs instead of its answer: the answer hidden under its salt, bound to the node."""
+    return keccak(encode(["bytes32", "bytes32", "address", "bytes32"], [keccak(value), salt, to_checksum_address(node), commitment]))
+
+
 @dataclass(frozen=True)
 class SignedAnswer:
-    """A node's signed answer to one request, or (reason != 0) its signed verdict that the request
-    cannot be answered; a verdict's value is empty."""
+    """A node's signed seal over its answer to one request with (when revealed) the value and salt
+    that open it, or (reason != 0) its signed verdict that the request cannot be answered (a
+    verdict has no value, salt or seal). A commit-only entry has an empty value and salt."""
 
     request_id: int
     commitment: bytes
@@ -116,21 +127,51 @@ class SignedAnswer:
     signature: bytes
     signer: str
     reason: int = 0
+    salt: bytes = b""
+    seal: bytes = b""
 
     @property
     def unanswerable(self) -> bool:
         return self.reason != 0
 
+    @property
+    def revealed(self) -> bool:
+        return len(self.salt) == 32
+
+    def reveal_matches(self) -> bool:
+        """The reveal opens the seal (what the contract pays for)."""
+        return self.revealed and self.seal == seal_of(self.value, self.salt, self.signer, self.commitment)
+
+    def commit_only(self) -> "SignedAnswer":
+        """The same signed seal without the reveal (what is sent in the commit phase)."""
+        return replace(self, value=b"", salt=b"")
+
     def digest(self, domain: Domain) -> bytes:
         if self.unanswerable:
             return domain.verdict_digest(self.commitment, self.reason, self.model_id)
-        return domain.answer_digest(self.commitment, self.value, self.model_id)
+        return domain.commit_digest(self.commitment, self.seal, self.model_id)
 
     def as_tuple(self) -> tuple:
         """The Answer (or Verdict) struct as `fulfill` (or `settleUnanswerable`) takes it."""
         if self.unanswerable:
             return (self.reason, self.model_id, self.signature)
-        return (self.value, self.model_id, self.signature)
+        return (self.seal, self.model_id, self.signature, self.value if self.revealed else b"",
+                self.salt if self.revealed else bytes(32))
+
+
+def fulfil_report(answers: Iterable[SignedAnswer]) -> list[tuple]:
+    """`fulfill`'s second argument: one entry per signer (first held), ascending signer order."""
+    by_signer: dict[int, SignedAnswer] = {}
+    for a in answers:
+        if a.unanswerable:
+            raise ValueError("a verdict is not a fulfil entry")
+        by_signer.setdefault(int(a.signer, 16), a)
+    return [by_signer[k].as_tuple() for k in sorted(by_signer)]
+
+
+def slash_evidence(a: SignedAnswer) -> tuple:
+    """One half of `slash`'s evidence: (commitment, seal, modelId, signature)."""
+    return (a.commitment, a.seal, a.model_id, a.signature)
 
 
 def _sign(wallet: Wallet, digest: bytes) -> bytes:
@@ -138,9 +179,15 @@ def _sign(wallet: Wallet, digest: bytes) -> bytes:
     return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v])
 
 
-def sign_answer(wallet: Wallet, domain: Domain, request_id: int, commitment: bytes, value: bytes, model_id: bytes) -> SignedAnswer:
-    return SignedAnswer(request_id, commitment, value, model_id, _sign(wallet, domain.answer_digest(commitment, value, model_id)),
-                        wallet.address)
+def sign_answer(wallet: Wallet, domain: Domain, request_id: int, commitment: bytes, value: bytes, model_id: bytes,
+                salt: bytes | None = None) -> SignedAnswer:
+    """Seal `value` under a fresh random salt (or the one given) and sign the seal; the result holds the reveal."""
+    salt = os.urandom(32) if salt is None else salt
+    if len(salt) != 32:
+        raise ValueError("a salt is 32 bytes")
+    seal = seal_of(value, salt, wallet.address, commitment)
+    return SignedAnswer(request_id, commitment, value, model_id, _sign(wallet, domain.commit_digest(commitment, seal, model_id)),
+                        wallet.address, 0, salt, seal)
 
 
 def sign_verdict(wallet: Wallet, domain: Domain, request_id: int, commitment: bytes, reason: Reason | int,
@@ -157,6 +204,8 @@ def recover_signer(domain: Domain, answer: SignedAnswer) -> str | None:
     if len(signature) != 65 or signature[64] not in (27, 28):
         return None
     if answer.unanswerable and answer.reason > max(Reason):
+        return None
+    if not answer.unanswerable and len(answer.seal) != 32:
         return None
     r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64] - 27
     if s > SECP256K1_HALF_N:

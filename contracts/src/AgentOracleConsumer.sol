@@ -45,7 +45,7 @@ abstract contract AgentOracleConsumer is IAgentOracleConsumer {
         bytes32 modelId,
         uint64 timeout
     ) internal returns (uint256) {
-        return oracle.requestPinned{value: fee}(prompt, kind, options, callbackGasLimit, modelId, timeout);
+        return oracle.requestPinned{value: fee}(prompt, kind, options, callbackGasLimit, modelId, timeout, 0);
     }
 
     function _onOracleResult(uint256 requestId, bytes calldata result) internal virtual;

@@ -13,10 +13,30 @@ pragma solidity ^0.8.24;
 /// Every request is bound: the contract stores its commitment, the EIP-712 hash of
 ///   Request(uint256 requestId,address consumer,bytes32 promptHash,uint8 kind,bytes32 optionsHash,
 ///           bytes32 modelId,uint64 deadline,uint96 fee,uint32 callbackGasLimit,uint32 epoch)
-/// and nodes sign, under the domain (name "AgentOracle", version "2", chain id, this contract),
-///   Answer(bytes32 commitment,bytes32 answerHash,bytes32 modelId)          an answer, or
-///   Unanswerable(bytes32 commitment,uint8 reason,bytes32 modelId)          a verdict that it cannot be answered.
-/// A quorum of verdicts settles the request at once and refunds the fee (less the transmitter's gas).
+/// and nodes sign, under the domain (name "AgentOracle", version "3", chain id, this contract),
+///   Commit(bytes32 commitment,bytes32 seal,bytes32 modelId)                a sealed answer, or
+///   Unanswerable(bytes32 commitment,uint8 reason,bytes32 modelId)          a verdict that it cannot be answered,
+/// where seal = keccak256(abi.encode(keccak256(value), salt, node, commitment)): the answer, a
+/// secret 32-byte salt, the node's own address and the request. A quorum of verdicts settles the
+/// request at once and refunds the fee (less the transmitter's gas).
+///
+/// Commit-reveal and what the contract can verify. Nodes exchange signed seals first and reveal
+/// (value, salt) only once 2f+1 seals are held; the report given to `fulfill` carries, per node,
+/// its signed seal and its reveal. The contract verifies that each seal was signed by a staked
+/// node of the request's epoch, that the reveal opens it, and (seals bind the node's address) that
+/// no seal is another node's. It can NOT see when a seal was made: a copier that seals a peer's
+/// revealed answer before the report is built is excluded by the honest protocol (a transmitter
+/// includes only seals it held before any reveal, and nodes reveal only after a quorum of seals),
+/// not by the chain. Nor can it pay a node the transmitter left out of the report.
+///
+/// Economics. A request pays at least `estimateFee(kind, callbackGasLimit, maxGasPrice)`. The
+/// transmitter of a settlement is reimbursed its gas at min(tx.gasprice, maxGasPrice, basefee +
+/// 2 gwei) from the fee; the rest is shared equally by every node of the report whose revealed
+/// answer is the result (exact kinds) or lies in the honest band [x_f, x_(r-1-f)] of the r
+/// sorted revealed observations (numeric kinds). Nodes stake `stakeAmount` to sign at all; a
+/// node that signed two different seals for the same request is slashed by anyone showing both
+/// signatures (the reporter gets half the stake, the owner the rest); stake leaves after
+/// `unbondingDelay`. Counters per node (answered, agreed, slashed) are public (`nodeInfo`).
 ///
 /// Registry and parameter changes are proposed by the owner and take effect after `params().delay`
 /// (anyone applies them once due); ownership moves in two steps. Payments are pulled: node
@@ -62,17 +82,52 @@ interface IAgentOracle {
         Kind kind;
         Status status;
         uint8 quorum; // of the request's epoch
+        uint8 f; // of the request's epoch: numeric answers are paid within [x_f, x_(r-1-f)]
         uint16 labels; // Choice: number of labels; the answer index must be below it
         bool pinned; // modelId below is set
+        uint64 maxGasPrice; // the highest gas price (wei) the transmitter is reimbursed at
         bytes32 commitment; // slot 2 (cleared once settled)
         bytes32 modelId; // slot 3, written only when pinned
     }
 
-    /// One node's signed answer. `signature` is 65 bytes (r, s, v) over the EIP-712 Answer.
+    /// One node's entry in a report: its signed seal (65-byte signature (r, s, v) over the EIP-712
+    /// Commit) and its reveal. An empty `value` means not revealed: the node is counted as having
+    /// answered but is not paid; so is one whose reveal does not open its seal or is malformed.
     struct Answer {
-        bytes value;
+        bytes32 seal;
         bytes32 modelId;
         bytes signature;
+        bytes value;
+        bytes32 salt;
+    }
+
+    /// A signed seal on its own: the evidence `slash` takes.
+    struct SignedCommit {
+        bytes32 commitment;
+        bytes32 seal;
+        bytes32 modelId;
+        bytes signature;
+    }
+
+    /// A node's stake: staked nodes sign; unbonding ones still sign (and can be slashed) until they
+    /// withdraw; a slashed address can never stake again.
+    enum Bond {
+        None,
+        Bonded,
+        Unbonding,
+        Slashed
+    }
+
+    /// What anyone can read about a node: its reputation and its money.
+    struct NodeInfo {
+        Bond bond;
+        uint64 unbondAt; // when an unbonding stake can leave
+        uint96 credit; // withdrawable earnings
+        uint32 answered; // reports it was in with a valid seal
+        uint32 agreed; // of those, paid (matched the result or lay in the honest band)
+        uint32 slashed; // 0 or 1
+        uint32 since; // first epoch it signs for (0: never registered)
+        uint32 until; // first epoch it no longer signs for
     }
 
     /// One node's signed verdict that the request cannot be answered.
@@ -91,6 +146,9 @@ interface IAgentOracle {
         uint32 maxPromptBytes;
         uint32 maxOptionsBytes;
         uint32 maxCallbackGas;
+        uint32 fulfilGas; // fixed gas of a fulfil, beyond the callback and the per-node part
+        uint32 gasPerNode; // gas per node of the registry in a fulfil
+        uint96 premium; // wei per node of the registry, on top of the gas
     }
 
     // ------------------------------------------------------------------ events
@@ -98,12 +156,26 @@ interface IAgentOracle {
     /// Everything a node needs: the stored request (commitment, epoch, deadline, fee, ...) and
     /// the prompt and options it hashes.
     event Requested(uint256 indexed requestId, address indexed consumer, Request request, string prompt, bytes options);
-    event Fulfilled(uint256 indexed requestId, bytes result, address[] signers, bytes32[] modelIds, bool callbackOk);
+    /// `signers`: every node of the report; bit i of `paid` says whether signers[i] earned `share`.
+    event Fulfilled(
+        uint256 indexed requestId,
+        bytes result,
+        address[] signers,
+        bytes32[] modelIds,
+        uint256 paid,
+        uint256 share,
+        uint256 reimbursement,
+        bool callbackOk
+    );
     event Unanswered(
         uint256 indexed requestId, uint8[] reasons, address[] signers, uint256 refund, uint256 reimbursement, bool callbackOk
     );
     event Cancelled(uint256 indexed requestId, uint256 refund);
     event Withdrawn(address indexed from, address indexed to, uint256 amount);
+    event Staked(address indexed node, uint256 amount);
+    event Unbonding(address indexed node, uint64 unbondAt);
+    event StakeWithdrawn(address indexed node, address indexed to, uint256 amount);
+    event Slashed(address indexed node, address indexed reporter, bytes32 commitment, uint256 reward);
 
     event NodesProposed(address[] nodes, uint64 eta);
     event ParamsProposed(Params params, uint64 eta);
@@ -124,6 +196,7 @@ interface IAgentOracle {
     error TimeoutOutOfRange(uint256 timeout, uint256 min, uint256 max);
     error CallbackGasTooHigh(uint256 limit, uint256 max);
     error FeeTooLarge(uint256 fee);
+    error FeeBelowEstimate(uint256 fee, uint256 estimate);
     // settlement
     error NotPending(uint256 requestId);
     error DeadlinePassed(uint256 requestId);
@@ -135,9 +208,16 @@ interface IAgentOracle {
     error SignersNotSorted(uint256 index);
     error WrongModel(uint256 index, bytes32 modelId);
     error AnswersDisagree(uint256 index);
-    error BadAnswer(uint256 index);
     error BadReason(uint256 index);
     error NotEnoughGasForCallback();
+    error NoAgreement();
+    // stake
+    error WrongStake(uint256 sent, uint256 required);
+    error AlreadyStaked(address node);
+    error NotBonded(address node);
+    error NotUnbonding(address node);
+    error UnbondingNotDue(uint64 unbondAt);
+    error NotEquivocation();
     // payments
     error NothingToWithdraw();
     error TransferFailed();
@@ -158,19 +238,28 @@ interface IAgentOracle {
         payable
         returns (uint256 requestId);
 
-    /// Ask with a model pin (zero: any model) and a timeout (zero: the default).
+    /// Ask with a model pin (zero: any model), a timeout (zero: the default) and the highest gas
+    /// price the transmitter is reimbursed at (zero: this transaction's gas price).
+    /// msg.value must be at least estimateFee(kind, callbackGasLimit, maxGasPrice).
     function requestPinned(
         string calldata prompt,
         Kind kind,
         bytes calldata options,
         uint32 callbackGasLimit,
         bytes32 modelId,
-        uint64 timeout
+        uint64 timeout,
+        uint64 maxGasPrice
     ) external payable returns (uint256 requestId);
+
+    /// The least fee a request pays: (fulfil gas + callback gas) * gasPrice + premium * nodes.
+    function estimateFee(Kind kind, uint32 callbackGasLimit, uint256 gasPrice) external view returns (uint256);
 
     /// Anyone, after the deadline of a pending request: the fee is credited back to its requester.
     function cancel(uint256 requestId) external;
 
+    /// Submit the report: entries of distinct staked nodes of the request's epoch in ascending
+    /// signer order, of which at least a quorum revealed the same answer (exact kinds) or revealed
+    /// at all (numeric kinds: the lower median of the reveals is the result).
     function fulfill(uint256 requestId, Answer[] calldata answers) external;
 
     function settleUnanswerable(uint256 requestId, Verdict[] calldata verdicts) external;
@@ -178,11 +267,26 @@ interface IAgentOracle {
     /// Pays the caller's node credit and refunds to `to`.
     function withdraw(address to) external;
 
+    // ------------------------------------------------------------------ stake
+
+    /// Stake exactly `stakeAmount` (a node signs nothing before it has).
+    function stake() external payable;
+    /// Start the unbonding delay; the node keeps signing and can be slashed until it withdraws.
+    function unbond() external;
+    /// After the delay: the stake leaves to `to` and the node no longer signs.
+    function withdrawStake(address to) external;
+    /// Anyone: two signed seals of one node for one request that differ. The node's stake is
+    /// taken (half to the caller, half to the owner's refunds), once.
+    function slash(SignedCommit calldata a, SignedCommit calldata b) external;
+
     // ------------------------------------------------------------------ views
 
     function requests(uint256 requestId) external view returns (Request memory);
     function statusOf(uint256 requestId) external view returns (Status);
     function credits(address account) external view returns (uint256);
+    function nodeInfo(address node) external view returns (NodeInfo memory);
+    function stakeAmount() external view returns (uint256);
+    function unbondingDelay() external view returns (uint64);
     function nodes() external view returns (address[] memory);
     function isNode(address node) external view returns (bool);
     function isSignerOf(address node, uint32 epoch) external view returns (bool);
@@ -194,19 +298,7 @@ interface IAgentOracle {
     function pendingParams() external view returns (Params memory params, uint64 eta);
     function owner() external view returns (address);
     function pendingOwner() external view returns (address);
-    function commitmentOf(
-        uint256 requestId,
-        address consumer,
-        bytes32 promptHash,
-        Kind kind,
-        bytes32 optionsHash,
-        bytes32 modelId,
-        uint64 deadline,
-        uint96 fee,
-        uint32 callbackGasLimit,
-        uint32 epoch_
-    ) external pure returns (bytes32);
-    function answerDigest(bytes32 commitment, bytes calldata value, bytes32 modelId) external view returns (bytes32);
+    function commitDigest(bytes32 commitment, bytes32 seal, bytes32 modelId) external view returns (bytes32);
     function verdictDigest(bytes32 commitment, uint8 reason, bytes32 modelId) external view returns (bytes32);
     function domainSeparator() external view returns (bytes32);
 

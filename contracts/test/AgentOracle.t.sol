@@ -112,7 +112,7 @@ contract AgentOracleTest is OracleFixture {
     function testReplayAcrossOracleAddressesRejected() public {
         address[] memory nodes = new address[](4);
         for (uint256 i; i < 4; ++i) nodes[i] = vm.addr(keys[i]);
-        AgentOracle other = new AgentOracle(nodes, params());
+        AgentOracle other = new AgentOracle(nodes, params(), STAKE, UNBONDING);
         uint256 id = ask(IAgentOracle.Kind.Bool);
         IAgentOracle.Answer[] memory a = signed(id, idx(0, 1, 2), same(3, abi.encode(true)));
         for (uint256 i; i < 3; ++i) a[i] = answer(other, keys[i], commitment(id), abi.encode(true)); // another oracle's domain
@@ -198,14 +198,14 @@ contract AgentOracleTest is OracleFixture {
         uint256 id = _choice();
         assertEq(oracle.requests(id).labels, 3, "labels counted at request time");
         IAgentOracle.Answer[] memory a = signed(id, idx(0, 1, 2), same(3, abi.encode(index)));
-        if (index >= 3) vm.expectRevert(abi.encodeWithSelector(IAgentOracle.BadAnswer.selector, 0));
+        if (index >= 3) vm.expectRevert(abi.encodeWithSelector(IAgentOracle.QuorumNotMet.selector, 0, 3));
         oracle.fulfill(id, a);
     }
 
     function testBoolAnswerMustBeZeroOrOne() public {
         uint256 id = ask(IAgentOracle.Kind.Bool);
         IAgentOracle.Answer[] memory a = signed(id, idx(0, 1, 2), same(3, abi.encode(uint256(2))));
-        vm.expectRevert(abi.encodeWithSelector(IAgentOracle.BadAnswer.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IAgentOracle.QuorumNotMet.selector, 0, 3));
         oracle.fulfill(id, a);
     }
 
@@ -220,7 +220,7 @@ contract AgentOracleTest is OracleFixture {
         bad[5] = abi.encodePacked(abi.encode("paris"), uint256(0)); // trailing bytes
         for (uint256 k; k < bad.length; ++k) {
             IAgentOracle.Answer[] memory a = signed(id, idx(0, 1, 2), same(3, bad[k]));
-            vm.expectRevert(abi.encodeWithSelector(IAgentOracle.BadAnswer.selector, 0));
+            vm.expectRevert(abi.encodeWithSelector(IAgentOracle.QuorumNotMet.selector, 0, 3));
             oracle.fulfill(id, a);
         }
         oracle.fulfill(id, signed(id, idx(0, 1, 2), same(3, abi.encode(string(new bytes(256))))));
@@ -233,7 +233,7 @@ contract AgentOracleTest is OracleFixture {
         bool ok = value.length >= 96 && value.length <= 64 + 256 && uint256(bytes32(value[0:32])) == 32
             && keccak256(value) == keccak256(abi.encode(abi.decode(value, (string))))
             && bytes(abi.decode(value, (string))).length > 0;
-        if (!ok) vm.expectRevert(abi.encodeWithSelector(IAgentOracle.BadAnswer.selector, 0));
+        if (!ok) vm.expectRevert(abi.encodeWithSelector(IAgentOracle.QuorumNotMet.selector, 0, 3));
         oracle.fulfill(id, a);
     }
 
@@ -380,9 +380,9 @@ contract AgentOracleTest is OracleFixture {
     // ------------------------------------------------------------------ unanswerable
 
     function testAQuorumOfVerdictsSettlesAtOnceAndRefunds() public {
-        uint256 id = ask(IAgentOracle.Kind.Bool);
         vm.fee(1 gwei);
-        vm.txGasPrice(2 gwei);
+        vm.txGasPrice(2 gwei); // the request's gas-price bound is its own gas price
+        uint256 id = ask(IAgentOracle.Kind.Bool);
         address transmitter = vm.addr(keys[3]);
         IAgentOracle.Verdict[] memory v = verdicts(id, idx(0, 1, 2), 2);
         vm.prank(transmitter);

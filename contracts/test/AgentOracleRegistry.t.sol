@@ -28,7 +28,7 @@ contract AgentOracleRegistryTest is OracleFixture {
     /// than f nodes (so an honest one), and the honest nodes alone can reach it.
     function testFuzzEveryRegistrySizeKeepsAByzantineQuorum(uint8 size) public {
         uint256 n = bound(size, 1, 31);
-        AgentOracle o = new AgentOracle(_registry(100, n), params());
+        AgentOracle o = new AgentOracle(_registry(100, n), params(), STAKE, UNBONDING);
         uint256 f_ = o.f();
         uint256 q = o.quorum();
         assertTrue(n >= 3 * f_ + 1, "n >= 3f+1");
@@ -41,13 +41,13 @@ contract AgentOracleRegistryTest is OracleFixture {
 
     function testRegistrySizeBounds() public {
         vm.expectRevert(abi.encodeWithSelector(IAgentOracle.BadRegistry.selector, 0));
-        new AgentOracle(new address[](0), params());
+        new AgentOracle(new address[](0), params(), STAKE, UNBONDING);
         vm.expectRevert(abi.encodeWithSelector(IAgentOracle.BadRegistry.selector, 32));
-        new AgentOracle(_registry(0, 32), params());
+        new AgentOracle(_registry(0, 32), params(), STAKE, UNBONDING);
         address[] memory dup = _registry(0, 4);
         dup[3] = dup[1];
         vm.expectRevert(abi.encodeWithSelector(IAgentOracle.DuplicateNode.selector, dup[1]));
-        new AgentOracle(dup, params());
+        new AgentOracle(dup, params(), STAKE, UNBONDING);
     }
 
     /// The review's attack: with 7 nodes an even quorum of 4 let two Byzantine nodes set the median.
@@ -129,6 +129,7 @@ contract AgentOracleRegistryTest is OracleFixture {
         for (uint256 i; i < 3; ++i) {
             keys.push(0xE711 + i); // the owner's own keys
             list[7 + i] = vm.addr(keys[7 + i]);
+            stakeAs(oracle, keys[7 + i]); // staked, even: the epoch alone keeps them out
         }
     }
 

@@ -7,7 +7,9 @@ import {AgentOracle} from "../src/AgentOracle.sol";
 /// buggy or hostile deployment (or a future contract version) could put in front of the nodes.
 /// Tests use it to prove that no single event can stop a node, whatever the onchain bounds.
 contract PoisonOracle is AgentOracle {
-    constructor(address[] memory nodes_, Params memory params_) AgentOracle(nodes_, params_) {}
+    constructor(address[] memory nodes_, Params memory params_, uint256 stake_, uint64 unbonding_)
+        AgentOracle(nodes_, params_, stake_, unbonding_)
+    {}
 
     function emitRequested(uint256 id, bytes calldata prompt, Kind kind, bytes calldata options, uint64 deadline)
         external
@@ -21,8 +23,10 @@ contract PoisonOracle is AgentOracle {
             kind: kind,
             status: Status.Pending,
             quorum: 3,
+            f: 1,
             labels: 0,
             pinned: false,
+            maxGasPrice: 0,
             commitment: keccak256(prompt),
             modelId: bytes32(0)
         });

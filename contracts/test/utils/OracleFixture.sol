@@ -13,6 +13,8 @@ abstract contract OracleFixture is Test {
     uint256[] keys;
     bytes32 constant MODEL = keccak256("smollm2-135m|vllm 0.32|t=0,seed=0");
     uint256 constant FEE = 0.03 ether;
+    uint256 constant STAKE = 1 ether;
+    uint64 constant UNBONDING = 30 days;
 
     function params() internal pure returns (IAgentOracle.Params memory) {
         return IAgentOracle.Params({
@@ -22,7 +24,10 @@ abstract contract OracleFixture is Test {
             defaultTimeout: 1 hours,
             maxPromptBytes: 32_768,
             maxOptionsBytes: 4_096,
-            maxCallbackGas: 2_000_000
+            maxCallbackGas: 2_000_000,
+            fulfilGas: 60_000,
+            gasPerNode: 30_000,
+            premium: 1e12
         });
     }
 
@@ -33,9 +38,22 @@ abstract contract OracleFixture is Test {
             keys.push(0xA11CE + i);
             nodes[i] = vm.addr(keys[i]);
         }
-        oracle = new AgentOracle(nodes, params());
+        oracle = new AgentOracle(nodes, params(), STAKE, UNBONDING);
         consumer = new ProbeConsumer(address(oracle));
         vm.deal(address(this), 1000 ether);
+        for (uint256 i; i < n; ++i) stakeAs(oracle, keys[i]);
+    }
+
+    function stakeAs(AgentOracle o, uint256 key) internal {
+        address node = vm.addr(key);
+        uint256 amount = o.stakeAmount();
+        vm.deal(node, node.balance + amount);
+        vm.prank(node);
+        o.stake{value: amount}();
+    }
+
+    function saltOf(uint256 key, bytes32 c) internal pure returns (bytes32) {
+        return keccak256(abi.encode("salt", key, c));
     }
 
     receive() external payable {}
@@ -48,9 +66,17 @@ abstract contract OracleFixture is Test {
         return oracle.requests(id).commitment;
     }
 
+    /// A node's report entry: its signed seal over `value` and the reveal that opens it.
     function answer(AgentOracle o, uint256 key, bytes32 c, bytes memory value) internal view returns (IAgentOracle.Answer memory) {
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, o.answerDigest(c, value, MODEL));
-        return IAgentOracle.Answer(value, MODEL, abi.encodePacked(r, s, v));
+        bytes32 salt = saltOf(key, c);
+        bytes32 seal = keccak256(abi.encode(keccak256(value), salt, vm.addr(key), c));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, o.commitDigest(c, seal, MODEL));
+        return IAgentOracle.Answer(seal, MODEL, abi.encodePacked(r, s, v), value, salt);
+    }
+
+    function signedSeal(AgentOracle o, uint256 key, bytes32 c, bytes memory value) internal view returns (IAgentOracle.SignedCommit memory) {
+        IAgentOracle.Answer memory a = answer(o, key, c, value);
+        return IAgentOracle.SignedCommit(c, a.seal, a.modelId, a.signature);
     }
 
     function verdict(uint256 key, bytes32 c, uint8 reason) internal view returns (IAgentOracle.Verdict memory) {

@@ -20,6 +20,7 @@ interface Vm {
     function txGasPrice(uint256) external;
     function fee(uint256) external;
     function etch(address, bytes calldata) external;
+    function cool(address) external;
 }
 
 /// Minimal test base: a failed assertion reverts, which forge reports as a failed test.
@@ -50,5 +51,11 @@ abstract contract Test {
 
     function assertEq(bytes memory a, bytes memory b, string memory what) internal pure {
         if (keccak256(a) != keccak256(b)) revert AssertionFailed(what);
+    }
+
+    /// a and b differ by at most `maxRel` (1e18 = 100%) of b.
+    function assertApproxEqRel(uint256 a, uint256 b, uint256 maxRel, string memory what) internal pure {
+        uint256 d = a > b ? a - b : b - a;
+        if (d * 1e18 > maxRel * b) revert AssertionFailed(what);
     }
 }
