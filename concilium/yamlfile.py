@@ -34,6 +34,22 @@ def load_yaml(path: str | Path, model: type[M]) -> M:
     return parse_yaml(decode_utf8(raw, str(p)), model, source=str(p), base_dir=p.resolve().parent)
 
 
+def top_level_keys(path: str | Path) -> set[str]:
+    """The keys of a YAML file's top mapping, read under the same bounds as `load_yaml` (size,
+    UTF-8, depth; aliases are not expanded); empty for anything `load_yaml` would refuse, so the
+    caller then gets that refusal's clear message from `load_yaml` itself."""
+    try:
+        with Path(path).open("rb") as f:
+            text = decode_utf8(f.read(MAX_BYTES + 1), str(path))
+        _check_depth(text, str(path))
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (OSError, SpecError, yaml.YAMLError):
+        return set()
+    if not isinstance(root, yaml.MappingNode):
+        return set()
+    return {k.value for k, _ in root.value if isinstance(k, yaml.ScalarNode)}
+
+
 def decode_utf8(raw: bytes, source: str = "spec") -> str:
     """Bytes -> text, refusing oversized files and naming the offset of the first non-UTF-8 byte."""
     if len(raw) > MAX_BYTES:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BeforeValidator, Field
 
 from concilium.spec import ChainSpec, ModelSpec, Seconds, WalletSpec, _address, _Model
+from concilium.yamlfile import top_level_keys
 
 
 class ListenSpec(_Model):
@@ -47,8 +47,5 @@ class NodeSpec(_Model):
 
 def is_node_yaml(path: Path) -> bool:
     """A node.yaml names an `oracle` and no `agents`: how `concilium validate` tells the two apart."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "oracle" in data and "agents" not in data
+    keys = top_level_keys(path)
+    return "oracle" in keys and "agents" not in keys
