@@ -10,4 +10,5 @@ cap and callers over their rate. One implementation, two users: the oracle's ans
     guard.py      the server side: PeerGuard.check(...) -> the authenticated peer, or Refused
     server.py     FastAPI glue: a body-size limit and the `peer` dependency
     client.py     PeerClient: signed GET/POST to a list of peers
+    commitreveal.py  commit, then reveal: one participant's exchange as a state machine (pure)
 """
