@@ -46,7 +46,7 @@ class NoLedger:
     """The member's own guard keeps no day ledger for the Safe (yet): day limits across rounds are
     CommitteeGuard's, which counts what executed onchain."""
 
-    async def spent_since(self, agent: str, since: float) -> Spend:
+    async def spent_since(self, agent: str, since: float, sender: str | None = None) -> Spend:
         return Spend()
 
 
