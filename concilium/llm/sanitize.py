@@ -58,9 +58,14 @@ def neutralise(text: str, tokens: frozenset[str] = KNOWN) -> str:
 
 
 def neutralise_messages(messages: list[Any], tokens: frozenset[str] = KNOWN) -> list[Any]:
-    """Copies of LangChain messages whose text content is neutralised."""
+    """Copies of LangChain messages (or `(role, text)` pairs, which LangChain also takes) whose text
+    content is neutralised."""
     out = []
     for m in messages:
+        if isinstance(m, tuple):
+            role, text = m
+            out.append((role, neutralise(text, tokens) if isinstance(text, str) else text))
+            continue
         content = m.content
         if isinstance(content, str):
             content = neutralise(content, tokens)
