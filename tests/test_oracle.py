@@ -308,7 +308,9 @@ async def test_a_prompt_beyond_the_model_context_settles_unanswerable_at_once_wi
             if all(rnd.status == "unanswerable" for rnd in rounds):
                 break
             await asyncio.sleep(0.1)
-        assert all(json.loads(rnd.my_answer)["reason"] == 2 and rnd.status == "unanswerable" for rnd in rounds)
+        assert all(rnd.status == "unanswerable" for rnd in rounds)
+        verdicts = [json.loads(rnd.my_answer) for rnd in rounds if rnd.my_answer]  # a slow node may see the settlement first
+        assert len(verdicts) >= 3 and all(v["reason"] == 2 for v in verdicts)
     finally:
         await net.stop()
 
