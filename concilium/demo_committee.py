@@ -12,6 +12,7 @@ from rich.console import Console
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import dev_wallet, load_wallet
 from concilium.committee.member import CommitteeMember
+from concilium.committee.agent_member import Unguarded
 from concilium.committee.network import LocalCommittee
 from concilium.llm.decisions import Decision
 from concilium.spec import load_spec
@@ -19,25 +20,9 @@ from concilium.stack.process import Progress
 from concilium.units import format_ether
 
 
-class _Unguarded:
-    """The demo's Byzantine member: its own guard switched off, it would sign anything."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    async def plan(self, rid):
-        return await self.inner.plan(rid)
-
-    async def build(self, action, args):
-        return await self.inner.build(action, args)
-
-    async def judge(self, action, args):
-        return None
-
-
 class _ByzantineMember(CommitteeMember):
     def __init__(self, settings, wallet, chain, agent, store):
-        super().__init__(settings, wallet, chain, _Unguarded(agent), store)
+        super().__init__(settings, wallet, chain, Unguarded(agent), store)
 
 
 async def committee_rounds(file: Path, rpc: str, state_dir: Path, console: Console, progress: Progress) -> None:

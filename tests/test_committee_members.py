@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 from concilium.chain.wallets import dev_wallet
+from concilium.committee.agent_member import Unguarded
 from concilium.committee.deploy import deploy_singletons
 from concilium.committee.member import CommitteeMember, submit_order
 from concilium.committee.messages import SafeSignature
@@ -114,28 +115,12 @@ async def test_four_members_agree_and_exactly_one_safe_transaction_executes(chai
         assert all(v["model_id"] == "(proposed)" for v in rec["votes"])
 
 
-class ByzantineAgent:
-    """A member whose own guard is switched off (it proposes and would sign anything)."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    async def plan(self, rid):
-        return await self.inner.plan(rid)
-
-    async def build(self, action, args):
-        return await self.inner.build(action, args)
-
-    async def judge(self, action, args):
-        return None
-
-
 def byzantine(kind: str):
     """A member factory injecting one fault at the boundary between the member and its peers."""
 
     class Byzantine(CommitteeMember):
         def __init__(self, settings, wallet, chain, agent, store):
-            super().__init__(settings, wallet, chain, ByzantineAgent(agent), store)
+            super().__init__(settings, wallet, chain, Unguarded(agent), store)
 
         async def run_round(self, slot=None):
             if kind == "silent":

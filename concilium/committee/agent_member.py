@@ -42,6 +42,24 @@ class SafeAccount:
     name: str = "safe"
 
 
+class Unguarded:
+    """A member agent with its own guard switched off: it proposes and would sign anything. What
+    a compromised member looks like, for the demo and the tests that show the others and the
+    onchain guard still hold."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def plan(self, rid):
+        return await self.inner.plan(rid)
+
+    async def build(self, action, args):
+        return await self.inner.build(action, args)
+
+    async def judge(self, action, args):
+        return None
+
+
 class NoLedger:
     """The member's own guard keeps no day ledger for the Safe (yet): day limits across rounds are
     CommitteeGuard's, which counts what executed onchain."""
