@@ -6,6 +6,9 @@ Tests build their YAML with `rpc: embedded` / `serve: bundled` and pass the sess
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import os
 import textwrap
 import uuid
@@ -22,6 +25,33 @@ from concilium.stack.model import BUNDLED_NAME
 from concilium.stack.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A hung async test must fail on its own and leave the session's event loop usable: a timeout
+# raised by a signal inside the loop left it broken and every later test hung to its own timeout
+# (CI: ten minutes per test). So each async test runs as a task with a deadline inside the loop;
+# pytest-timeout (thread method, pyproject) stays as the backstop that ends a truly stuck process.
+TEST_DEADLINE = 300.0
+
+
+def _bounded(test, seconds: float):
+    @functools.wraps(test)
+    async def run(*args, **kwargs):
+        task = asyncio.ensure_future(test(*args, **kwargs))
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if task in done:
+            return task.result()
+        task.cancel()
+        await asyncio.wait({task}, timeout=20)  # let finally-blocks clean up, but do not wait forever
+        raise TimeoutError(f"test did not finish within {seconds:.0f} s (cancelled)")
+    return run
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        test = getattr(item, "obj", None)
+        if inspect.iscoroutinefunction(test) and not hasattr(test, "hypothesis"):
+            marker = item.get_closest_marker("timeout")
+            item.obj = _bounded(test, marker.args[0] - 60 if marker else TEST_DEADLINE)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from concilium.chain.wallets import dev_wallet
 from concilium.protocols import morpho, uniswap_v2, uniswap_v3, weth
 from concilium.protocols.call import Call, contract, encode
 from concilium.stack.devnet import Devnet
-from tests.conftest import DEVNET_FUNDED
+from tests.conftest import DEVNET_FUNDED, set_balance
 
 pytestmark = pytest.mark.stack
 USER = dev_wallet(DEVNET_FUNDED[0])  # the DeFi tool tests use the others
@@ -135,6 +135,7 @@ async def test_cli_deploys_onto_a_given_rpc_and_refuses_without_a_deployer(anvil
 
     r = concilium("devnet", "--rpc", anvil.url)
     assert r.returncode == 1 and "--rpc needs a deployer" in r.stderr and "Traceback" not in r.stderr
+    await set_balance(chain, dev_wallet(5).address, 10**22)  # earlier tests on the session chain may have spent it
     r = concilium("devnet", "--rpc", anvil.url, "--dev-account", "5", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     net = Devnet.read(tmp_path / "devnet.json")

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 import json
 import random
+import re
 import time
 
 import httpx
@@ -420,7 +421,8 @@ async def test_cli_oracle_up_and_ask(vllm, tmp_path):
         ask = await asyncio.to_thread(subprocess.run, [*cli, "ask", "Is 7 a prime number?", "--kind", "bool", "--network", str(network)],
                                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert ask.returncode == 0, ask.stderr
-        assert "answer: " in ask.stdout and "signed by 3 node(s)" in ask.stdout and "callback ok: True" in ask.stdout
+        assert "answer: " in ask.stdout and "callback ok: True" in ask.stdout, ask.stdout
+        assert re.search(r"signed by [34] node\(s\)", ask.stdout), ask.stdout  # a quorum, or every node in by then
         bad = await asyncio.to_thread(subprocess.run, [*cli, "ask", "Pick one", "--kind", "choice", "--network", str(network)],
                                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert bad.returncode != 0 and "needs its labels" in bad.stderr and "Traceback" not in bad.stderr

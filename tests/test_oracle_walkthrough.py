@@ -64,9 +64,10 @@ async def test_readme_walkthrough_bare_anvil_to_four_keystore_nodes(vllm, tmp_pa
         # 4. anyone asks
         r = await asyncio.to_thread(concilium, "oracle", "ask", "Is 7 a prime number?", "--kind", "bool", "--dev-account", "2",
                                     "--request-timeout", "5m", "--network", "network.json", env=env, cwd=tmp_path)
-        assert "answer: " in r.stdout and "signed by 3 node(s)" in r.stdout
-        signers = re.search(r"signed by 3 node\(s\): (.*)", r.stdout).group(1).split(", ")
-        assert set(signers) <= set(addrs)
+        # a quorum of 3 at least; every node whose committed answer is in by the fulfil is included
+        assert "answer: " in r.stdout and re.search(r"signed by [34] node\(s\)", r.stdout), r.stdout
+        signers = re.search(r"signed by [34] node\(s\): (.*)", r.stdout).group(1).split(", ")
+        assert set(signers) <= set(addrs) and len(signers) >= 3
         r = await asyncio.to_thread(concilium, "oracle", "status", env=env, cwd=tmp_path)
         for s in signers:
             assert f"node {s}: last round #1 fulfilled" in r.stdout

@@ -109,7 +109,12 @@ async def test_trace_of_an_oracle_round_shows_every_node(anvil, vllm, chain, tmp
     assert {e["node"] for e in entries} == {n.address for n in net.nodes}
     for e in entries:
         assert e["what"] == "oracle round" and e["question"] == "Is 7 a prime number?" and e["kind"] == "bool"
-        assert e["raw_output"] and json.loads(e["raw_output"])["answer"] in (True, False)
+    # a node that saw the fulfilment before it evaluated has no output of its own; every other
+    # shows its model, prompt and raw output
+    answered = [e for e in entries if e["raw_output"]]
+    assert len(answered) >= 3
+    for e in answered:
+        assert json.loads(e["raw_output"])["answer"] in (True, False)
         assert_model_preimage_hashes_to_id(e["model"])
         assert [m["role"] for m in e["messages"]] == ["system", "user"]
     signers = {e["node"] for e in entries if e["answer"]} & set(result.signers)
