@@ -37,7 +37,7 @@ from concilium.spec import parse_spec  # noqa: E402
 from concilium.stack.devnet import deploy_devnet  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
 from concilium.stack.model import BUNDLED_NAME  # noqa: E402
-from concilium.tools.registry import TOOLS  # noqa: E402
+from concilium.seams.tool import TOOLS  # noqa: E402
 
 SPEC = """
 version: 1

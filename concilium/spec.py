@@ -25,8 +25,8 @@ from pydantic import (
 )
 
 from concilium.triggers import TRIGGERS
-from concilium.tools.observation import OBSERVATIONS
-from concilium.tools.registry import TOOLS
+from concilium.seams.observation import OBSERVATIONS
+from concilium.seams.tool import TOOLS
 from concilium.units import parse_amount, parse_duration
 from concilium.yamlfile import load_yaml, parse_yaml
 
@@ -47,11 +47,13 @@ def _known_tool(name: Any) -> Any:
 ToolName = Annotated[str, BeforeValidator(_known_tool)]
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """A YAML section: unknown keys are errors, values immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModelSpec(_Model):
+class ModelSpec(StrictModel):
     """Either `serve: bundled` or `serve: bundled:<family>` (concilium starts vLLM with a bundled
     model: smollm2, the default, or gemma3-270m), `serve: <HF dir or hub id>` (concilium starts
     vLLM with that model), or `url` of an existing vLLM server."""
@@ -73,7 +75,7 @@ class ModelSpec(_Model):
         return self
 
 
-class ChainSpec(_Model):
+class ChainSpec(StrictModel):
     rpc: Literal["embedded"] | str | list[str]
     chain_id: int | None = None
     confirmations: int = Field(0, ge=0, le=64)
@@ -99,7 +101,7 @@ class ChainSpec(_Model):
         return [self.rpc] if isinstance(self.rpc, str) else list(self.rpc)
 
 
-class WalletSpec(_Model):
+class WalletSpec(StrictModel):
     """`dev_account: N` (embedded chain only) or `keystore: path` + `password_env: VAR`."""
 
     dev_account: int | None = Field(None, ge=0, le=9)
@@ -115,11 +117,11 @@ class WalletSpec(_Model):
         return self
 
 
-class WalletRef(_Model):
+class WalletRef(StrictModel):
     wallet: str
 
 
-def _address(v: Any) -> Any:
+def checked_address(v: Any) -> Any:
     if isinstance(v, str) and not _HEX_ADDRESS.match(v):
         raise ValueError(f'expected a 0x-prefixed 40-hex-digit address or {{wallet: name}}, got "{v}"')
     if isinstance(v, str) and v[2:] != v[2:].lower() and v[2:] != v[2:].upper() and not is_checksum_address(v):
@@ -127,11 +129,11 @@ def _address(v: Any) -> Any:
     return v
 
 
-AddressSpec = Annotated[str | WalletRef, BeforeValidator(_address)]
+AddressSpec = Annotated[str | WalletRef, BeforeValidator(checked_address)]
 
 
-class ContractSpec(_Model):
-    address: Annotated[str, BeforeValidator(_address)]
+class ContractSpec(StrictModel):
+    address: Annotated[str, BeforeValidator(checked_address)]
     abi: str = Field(description='"erc20", or a path to an ABI / compiled artifact JSON file')
 
 
@@ -149,7 +151,7 @@ def _one_key_model(name: str, registry, doc: str, extra: dict[str, Any] | None =
     def kind(self) -> str:
         return next(k for k in keys if getattr(self, k) is not None)
 
-    model = create_model(name, __base__=_Model, __doc__=doc, **fields, **(extra or {}),
+    model = create_model(name, __base__=StrictModel, __doc__=doc, **fields, **(extra or {}),
                          __validators__={"_exactly_one": model_validator(mode="after")(exactly_one)})
     model.kind = property(kind)  # type: ignore[attr-defined]
     model.options = property(lambda self: getattr(self, kind(self)))  # type: ignore[attr-defined]
@@ -157,14 +159,14 @@ def _one_key_model(name: str, registry, doc: str, extra: dict[str, Any] | None =
     return model
 
 
-Observe = _one_key_model("Observe", OBSERVATIONS, "One read in the agent's observation; see concilium/tools/observation.py.")
+Observe = _one_key_model("Observe", OBSERVATIONS, "One read in the agent's observation; see concilium/seams/observation.py.")
 ScheduleSpec = _one_key_model("ScheduleSpec", TRIGGERS, "What wakes the agent; see concilium/triggers.py.",
                               {"jitter": (Optional[Seconds], None)})
 
 Amount = Annotated[Decimal, BeforeValidator(lambda v: Decimal(str(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)]
 
 
-class AssetLimit(_Model):
+class AssetLimit(StrictModel):
     """Per-transaction and rolling 24 h limits on what leaves the wallet, in the asset's units."""
 
     per_tx: Amount = Field(gt=0)
@@ -175,7 +177,7 @@ ApprovalCap = Annotated[Amount | Literal["unlimited"], Field(union_mode="left_to
 ETH = "ETH"
 
 
-class PolicySpec(_Model):
+class PolicySpec(StrictModel):
     """What the guard enforces in code, whatever the model says. The guard simulates every
     write and applies these rules to its effects (ETH and tokens out, approvals granted)."""
 
@@ -218,11 +220,11 @@ class PolicySpec(_Model):
         return self
 
 
-class MemorySpec(_Model):
+class MemorySpec(StrictModel):
     recall: int = Field(0, ge=0, le=50)
 
 
-class AgentSpec(_Model):
+class AgentSpec(StrictModel):
     name: Name
     model: str
     chain: str
@@ -253,7 +255,7 @@ class AgentSpec(_Model):
         return data
 
 
-class CommitteeMember(_Model):
+class CommitteeMember(StrictModel):
     """One member: its key (a wallet name), its model, and the URL its peers reach it at."""
 
     name: Name
@@ -269,11 +271,11 @@ class CommitteeMember(_Model):
         return v.rstrip("/")
 
 
-class DayLimit(_Model):
+class DayLimit(StrictModel):
     per_day: float = Field(ge=0)
 
 
-class OnchainLimits(_Model):
+class OnchainLimits(StrictModel):
     """What the Safe's CommitteeGuard enforces even against a colluding quorum. Recipients default
     to the agent's `policy.recipients`; `ETH` and token (contract name) limits are per UTC day in
     whole units; a change to them waits `delay` and the `guardian` (an address name) may cancel it."""
@@ -295,7 +297,7 @@ class OnchainLimits(_Model):
         return {k: DayLimit.model_validate(v).per_day for k, v in (self.model_extra or {}).items()}
 
 
-class CommitteeSpec(_Model):
+class CommitteeSpec(StrictModel):
     """A committee: `members` run `agent`'s spec each with its own key and model; a Safe (`deploy`
     or an existing address) with threshold k holds the funds; rounds run on `schedule`."""
 
@@ -338,7 +340,7 @@ class CommitteeSpec(_Model):
         raise KeyError(name)
 
 
-class ApiSpec(_Model):
+class ApiSpec(StrictModel):
     """The service's HTTP API. State changes need `Authorization: Bearer <token>`; the token
     comes from the environment variable named here and never from the YAML itself."""
 
@@ -348,7 +350,7 @@ class ApiSpec(_Model):
     enabled: bool = True
 
 
-class Spec(_Model):
+class Spec(StrictModel):
     version: Literal[1]
     models: dict[Name, ModelSpec] = {}
     chains: dict[Name, ChainSpec] = {}

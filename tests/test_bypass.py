@@ -9,7 +9,7 @@ import pytest
 from concilium.chain.abi import artifact
 from concilium.chain.wallets import dev_wallet
 from concilium.runtime import Runtime
-from concilium.tools.registry import TOOLS, Tool, TxIntent
+from concilium.seams.tool import TOOLS, Tool, TxIntent
 from tests.conftest import COLD, spec_from
 from tests.guardkit import THIEF, call, snapshot, tool, world_on, world_yaml
 

@@ -15,7 +15,7 @@ from concilium.protocols import morpho, uniswap_v3
 from concilium.protocols.call import contract
 from concilium.runtime import Runtime
 from concilium.stack.devnet import Devnet
-from concilium.tools.registry import TOOLS
+from concilium.seams.tool import TOOLS
 from tests.conftest import spec_from
 
 pytestmark = pytest.mark.stack

@@ -138,7 +138,7 @@ async def test_lookalike_names_and_raw_addresses_resolve_to_nothing_allowed(keep
 async def test_a_phantom_inflow_cannot_satisfy_min_received(stack, world, tmp_path):
     """A tool whose call emits a Transfer into the wallet that moves nothing (a swap paying in
     events only): refused, since the events do not match the balance."""
-    from concilium.tools.registry import TOOLS, Tool, TxIntent
+    from concilium.seams.tool import TOOLS, Tool, TxIntent
 
     w, sneaky, _ = world
 

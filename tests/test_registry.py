@@ -14,8 +14,8 @@ from concilium.llm.decisions import DecisionSchema
 from concilium.runtime import Runtime
 from concilium.triggers import TRIGGERS
 from concilium.spec import parse_spec
-from concilium.tools.observation import OBSERVATIONS
-from concilium.tools.registry import TOOLS, Tool, TxIntent
+from concilium.seams.observation import OBSERVATIONS
+from concilium.seams.tool import TOOLS, Tool, TxIntent
 from tests.conftest import ROOT, keeper_yaml, spec_from
 from tests.guardkit import World, world_yaml
 

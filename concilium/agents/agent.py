@@ -36,7 +36,7 @@ from concilium.tools.context import ToolContext
 from concilium.tools.guard import PolicyGuard, Verdict, allowances_before, balances_around, hidden_outflows
 from concilium.tools.ledger import Spend, spend_of
 from concilium.tools.observe import observe
-from concilium.tools.registry import TOOLS, ToolInputError, TxIntent
+from concilium.seams.tool import TOOLS, ToolInputError, TxIntent
 
 log = logging.getLogger("concilium.agent")
 ABANDONED = "the process stopped after planning and before signing; nothing was sent"

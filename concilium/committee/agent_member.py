@@ -27,7 +27,7 @@ from concilium.tools.context import ToolContext
 from concilium.tools.guard import PolicyGuard
 from concilium.tools.ledger import Spend
 from concilium.tools.observe import observe
-from concilium.tools.registry import TOOLS, ToolInputError
+from concilium.seams.tool import TOOLS, ToolInputError
 
 def default_rules(agent: AgentSpec) -> dict[str, ToolRule]:
     """How members' decisions on this agent's tools are compared: amounts at each tool's declared precision."""

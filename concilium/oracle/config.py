@@ -16,18 +16,18 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from concilium.spec import ChainSpec, ModelSpec, Seconds, WalletSpec, _address, _Model
+from concilium.spec import ChainSpec, ModelSpec, Seconds, WalletSpec, checked_address, StrictModel
 from concilium.yamlfile import top_level_keys
 
 
-class ListenSpec(_Model):
+class ListenSpec(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8700, ge=1, le=65535)
 
 
-class NodeSpec(_Model):
+class NodeSpec(StrictModel):
     version: Literal[1]
-    oracle: Annotated[str, BeforeValidator(_address)]
+    oracle: Annotated[str, BeforeValidator(checked_address)]
     chain: ChainSpec
     model: ModelSpec
     wallet: WalletSpec

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
-from concilium.tools.registry import AmountRefused, ToolInputError
+from concilium.seams.tool import AmountRefused, ToolInputError
 
 ETH_DECIMALS = 18
 _EXACT = Context(prec=200)  # scaling by 10**decimals must never round

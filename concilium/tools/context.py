@@ -14,7 +14,7 @@ from concilium.chain.abi import load_abi
 from concilium.chain.client import ChainClient
 from concilium.chain.wallets import Wallet
 from concilium.spec import AgentSpec, Spec, WalletRef
-from concilium.tools.registry import TOOLS, ToolInputError
+from concilium.seams.tool import TOOLS, ToolInputError
 
 
 @dataclass

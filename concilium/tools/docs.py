@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 from concilium.triggers import TRIGGERS
-from concilium.tools.observation import OBSERVATIONS
-from concilium.tools.registry import TOOLS
+from concilium.seams.observation import OBSERVATIONS
+from concilium.seams.tool import TOOLS
 
 BEGIN, END = "<!-- registry:begin (python -m concilium.tools.docs README.md) -->", "<!-- registry:end -->"
 

@@ -27,7 +27,7 @@ from concilium.llm.decisions import Decision
 from concilium.tools.args import amount_text, scaled
 from concilium.tools.context import ToolContext
 from concilium.tools.ledger import Spend, grant_key, spend_of
-from concilium.tools.registry import TOOLS, TxIntent
+from concilium.seams.tool import TOOLS, TxIntent
 
 DAY = 86_400.0
 ALLOWANCE_ABI = [{"type": "function", "name": "allowance", "stateMutability": "view", "outputs": [{"name": "", "type": "uint256"}],

@@ -16,7 +16,7 @@ from langchain_core.tools import StructuredTool
 
 from concilium.llm.decisions import REASON_MAX, Decision
 from concilium.tools.context import ToolContext
-from concilium.tools.registry import TOOLS
+from concilium.seams.tool import TOOLS
 
 OnWrite = Callable[[Decision], Awaitable[str]]
 

@@ -1,1 +1,1 @@
-"""Built-in tools, one module each (see concilium/tools/registry.py)."""
+"""Built-in tools, one module each (see concilium/seams/tool.py)."""

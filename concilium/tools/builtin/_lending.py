@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from concilium.tools.args import lookup
-from concilium.tools.registry import ToolInputError
+from concilium.seams.tool import ToolInputError
 
 if TYPE_CHECKING:
     from concilium.protocols import morpho

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from concilium.llm.decisions import enum
 from concilium.tools.args import lookup
-from concilium.tools.registry import ToolInputError
+from concilium.seams.tool import ToolInputError
 
 FAMILY = ("swap", "quote", "pool_price")
 

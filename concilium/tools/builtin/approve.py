@@ -12,7 +12,7 @@ from __future__ import annotations
 from concilium.llm.decisions import bounded_number, enum
 from concilium.tools.args import lookup, token_amount
 from concilium.tools.builtin._common import need
-from concilium.tools.registry import Tool, TxIntent
+from concilium.seams.tool import Tool, TxIntent
 
 UNLIMITED_BOUND = 1e30  # the model's bound where the policy allows unlimited approvals
 

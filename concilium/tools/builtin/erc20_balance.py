@@ -8,7 +8,7 @@ from __future__ import annotations
 from concilium.llm.decisions import enum
 from concilium.tools.args import amount_text, lookup
 from concilium.tools.builtin._reads import obj, token_names
-from concilium.tools.registry import Tool
+from concilium.seams.tool import Tool
 
 
 async def read(ctx, args: dict) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from concilium.llm.decisions import enum
 from concilium.tools.args import lookup, token_amount
 from concilium.tools.builtin._common import amount_schema, need, per_tx_bound, recipients_schema, token_limits
-from concilium.tools.registry import Tool, TxIntent
+from concilium.seams.tool import Tool, TxIntent
 
 
 def schema(ctx) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from concilium.llm.decisions import enum
 from concilium.tools.args import lookup
 from concilium.tools.builtin._reads import obj
-from concilium.tools.registry import Tool
+from concilium.seams.tool import Tool
 from concilium.units import format_ether
 
 

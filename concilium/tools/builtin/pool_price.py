@@ -11,7 +11,7 @@ from concilium.llm.decisions import enum
 from concilium.tools.args import lookup
 from concilium.tools.builtin import _swap
 from concilium.tools.builtin._reads import obj, token_names
-from concilium.tools.registry import Tool, ToolInputError
+from concilium.seams.tool import Tool, ToolInputError
 
 
 def schema(ctx) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from concilium.tools.args import amount_text
 from concilium.tools.builtin import _lending
 from concilium.tools.builtin._reads import obj
-from concilium.tools.registry import Tool
+from concilium.seams.tool import Tool
 
 
 async def read(ctx, args: dict) -> dict:

@@ -9,7 +9,7 @@ from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _swap
 from concilium.tools.builtin._common import amount_schema
 from concilium.tools.builtin._reads import token_names
-from concilium.tools.registry import Tool
+from concilium.seams.tool import Tool
 
 
 def schema(ctx) -> dict:

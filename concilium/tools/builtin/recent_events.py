@@ -9,7 +9,7 @@ from concilium.llm.decisions import enum
 from concilium.tools.args import lookup
 from concilium.tools.builtin._reads import obj
 from concilium.tools.observations.events import recent_events
-from concilium.tools.registry import Tool
+from concilium.seams.tool import Tool
 
 
 def schema(ctx) -> dict:

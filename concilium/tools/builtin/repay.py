@@ -9,7 +9,7 @@ from __future__ import annotations
 from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _lending
 from concilium.tools.builtin._common import amount_schema, per_tx_bound
-from concilium.tools.registry import AmountRefused, Tool, TxIntent
+from concilium.seams.tool import AmountRefused, Tool, TxIntent
 
 
 def schema(ctx) -> dict:

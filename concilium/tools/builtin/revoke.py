@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from concilium.llm.decisions import enum
 from concilium.tools.args import lookup
-from concilium.tools.registry import Tool, TxIntent
+from concilium.seams.tool import Tool, TxIntent
 
 
 def schema(ctx) -> dict:

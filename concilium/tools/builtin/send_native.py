@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concilium.tools.args import amount_text, lookup, wei
 from concilium.tools.builtin._common import ETH, amount_schema, need, per_tx_bound, recipients_schema
-from concilium.tools.registry import Tool, TxIntent
+from concilium.seams.tool import Tool, TxIntent
 
 
 def schema(ctx) -> dict:

@@ -13,7 +13,7 @@ from concilium.llm.decisions import enum
 from concilium.tools.args import base_units
 from concilium.tools.builtin import _lending
 from concilium.tools.builtin._common import amount_schema, per_tx_bound
-from concilium.tools.registry import Tool, TxIntent
+from concilium.seams.tool import Tool, TxIntent
 
 
 def schema(ctx, tool: str = "supply") -> dict:

@@ -24,7 +24,7 @@ from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _swap
 from concilium.tools.builtin._common import amount_schema, need, per_tx_bound, token_limits
 from concilium.tools.builtin._reads import token_names
-from concilium.tools.registry import Tool, TxIntent
+from concilium.seams.tool import Tool, TxIntent
 
 
 def schema(ctx) -> dict:

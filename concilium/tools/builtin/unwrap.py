@@ -9,7 +9,7 @@ from __future__ import annotations
 from concilium.tools.args import amount_text, wei
 from concilium.tools.builtin._common import amount_schema
 from concilium.tools.builtin.wrap import WethOptions, check_weth, weth_contract
-from concilium.tools.registry import Tool, TxIntent
+from concilium.seams.tool import Tool, TxIntent
 
 
 def schema(ctx) -> dict:

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from concilium.tools.args import amount_text, base_units
 from concilium.tools.builtin import _lending, supply
-from concilium.tools.registry import AmountRefused, Tool, TxIntent
+from concilium.seams.tool import AmountRefused, Tool, TxIntent
 
 
 async def build(ctx, args: dict) -> TxIntent:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from concilium.tools.args import amount_text, lookup, wei
 from concilium.tools.builtin._common import ETH, amount_schema, need, per_tx_bound
-from concilium.tools.registry import Tool, TxIntent
+from concilium.seams.tool import Tool, TxIntent
 
 
 class WethOptions(BaseModel):

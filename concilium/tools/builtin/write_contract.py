@@ -17,7 +17,7 @@ from typing import Any
 from concilium.llm.decisions import bounded_number, enum
 from concilium.tools.args import base_units, lookup, wei
 from concilium.tools.builtin._common import ETH, need, per_tx_bound
-from concilium.tools.registry import Tool, ToolInputError, TxIntent
+from concilium.seams.tool import Tool, ToolInputError, TxIntent
 
 ETH_VALUE = "eth_value"  # the ETH sent with a payable call, beside its ABI inputs
 _INT = re.compile(r"^(u?)int(\d*)$")

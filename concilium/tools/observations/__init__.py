@@ -1,1 +1,1 @@
-"""Built-in observations, one module each (see concilium/tools/observation.py)."""
+"""Built-in observations, one module each (see concilium/seams/observation.py)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concilium.chain.reads import Read
-from concilium.tools.observation import Observation
+from concilium.seams.observation import Observation
 from concilium.units import format_ether
 
 

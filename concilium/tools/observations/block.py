@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concilium.chain.reads import Read
-from concilium.tools.observation import Observation
+from concilium.seams.observation import Observation
 
 
 async def _present(ctx, _: bool, value) -> tuple[str, dict]:

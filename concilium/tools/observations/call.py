@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from concilium.chain.reads import Read
 from concilium.tools.chaindata import clean
-from concilium.tools.observation import Observation
+from concilium.seams.observation import Observation
 
 
 class Options(BaseModel):

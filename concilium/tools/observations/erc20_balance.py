@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from concilium.chain.reads import Read
 from concilium.tools.args import amount_text
-from concilium.tools.observation import Observation
+from concilium.seams.observation import Observation
 
 
 class Options(BaseModel):

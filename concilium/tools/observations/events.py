@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from concilium.tools.chaindata import clean
-from concilium.tools.observation import Observation
+from concilium.seams.observation import Observation
 
 
 class Options(BaseModel):

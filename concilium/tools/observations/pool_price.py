@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from concilium.tools.builtin import pool_price
-from concilium.tools.observation import Observation
+from concilium.seams.observation import Observation
 
 
 class Options(BaseModel):
