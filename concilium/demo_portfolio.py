@@ -62,7 +62,7 @@ async def portfolio_round(stack: EmbeddedStack, rpc: str, file: Path, state_dir:
                                                              reason="rebalance toward half WETH")), observation=False)
             await _show_trade(console, agent, before)
 
-    console.rule("5. swaps the guard refuses, whatever the model says")
+    console.rule("4b. swaps the guard refuses, whatever the model says")
     async with Runtime.open(spec, stack=stack, state_dir=state_dir / "portfolio-refusals", progress=progress) as rt:
         agent = rt.agents["portfolio"]
         for d in (Decision(action="swap", args={"sell": "usdc", "buy": "weth", "amount": 5000}, reason="buy a lot at once"),
