@@ -103,6 +103,26 @@ async def vllm(stack):
     return server
 
 
+@pytest.fixture(autouse=True)
+async def _session_stack_answers(request):
+    """Fail at once, saying why, when a session server a test needs has stopped answering, rather
+    than let the test (and every one after it) wait out its deadline."""
+    import httpx
+
+    checks = {"anvil": lambda s: ("POST", s.url, {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}),
+              "vllm": lambda s: ("GET", s.url + "/models", None)}
+    for name, probe in checks.items():
+        if name not in request.fixturenames:
+            continue
+        method, url, body = probe(request.getfixturevalue(name))
+        try:
+            async with httpx.AsyncClient(timeout=20) as c:
+                (await c.request(method, url, json=body)).raise_for_status()
+        except httpx.HTTPError as e:
+            pytest.fail(f"the session's {name} at {url} does not answer ({type(e).__name__}: {e}); "
+                        f"see its log under the session's stack dir")
+
+
 @pytest.fixture
 async def chain(anvil):
     c = ChainClient([anvil.url])
