@@ -31,15 +31,20 @@ ROOT = Path(__file__).resolve().parents[1]
 # (CI: ten minutes per test). So each async test runs as a task with a deadline inside the loop;
 # pytest-timeout (thread method, pyproject) stays as the backstop that ends a truly stuck process.
 TEST_DEADLINE = 300.0
+WEDGED_AFTER = 3  # tests past their deadline before the session counts as wedged
+_overdue: list[str] = []
 
 
 def _bounded(test, seconds: float):
     @functools.wraps(test)
     async def run(*args, **kwargs):
+        if len(_overdue) >= WEDGED_AFTER:
+            pytest.fail(f"not run: {len(_overdue)} tests already hung past their deadline ({', '.join(_overdue)})")
         task = asyncio.ensure_future(test(*args, **kwargs))
         done, _ = await asyncio.wait({task}, timeout=seconds)
         if task in done:
             return task.result()
+        _overdue.append(test.__name__)
         task.cancel()
         await asyncio.wait({task}, timeout=20)  # let finally-blocks clean up, but do not wait forever
         raise TimeoutError(f"test did not finish within {seconds:.0f} s (cancelled)")
