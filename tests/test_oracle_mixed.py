@@ -1,130 +1,82 @@
-"""Incentives on the real stack with two model families: SmolLM2 and Gemma 3 270M, each on its own
-vLLM server, nodes alternating between them. Written as the attacks: a lazy node that copies
-revealed answers instead of running a model, a node that signs two different answers.
-
-These need the contract half of the incentives issue (commit-reveal report, stake, slash); they
-skip, naming why, while the compiled AgentOracle has none (the node half lands first)."""
+"""Different models on different nodes, on the real stack: `concilium oracle up --models
+smollm2,gemma3` (the real command, in its own process) runs four nodes alternating between
+SmolLM2 and Gemma 3 270M, each family on its own vLLM server; the network answers every kind,
+each answer records the model id it was signed under, and the trail shows the answers family by
+family. Both model servers are the session's (tests/conftest.py)."""
 
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from concilium.chain.abi import artifact
+from concilium.chain.client import ChainClient
 from concilium.chain.wallets import dev_wallet
-from concilium.llm.client import ModelClient
-from concilium.llm.provenance import model_id_of
 from concilium.oracle.client import OracleClient
-from concilium.oracle.network import LocalOracleNetwork
-from concilium.oracle.node import OracleNode
+from concilium.oracle.store import OracleStore
 from concilium.stack.bundled import REGISTRY
 from concilium.stack.model import BUNDLED_NAME
 from concilium.trail import round_trail
 
 FEE = 3 * 10**15
 GEMMA = REGISTRY["gemma3-270m"]
-HAS_INCENTIVES = any(x.get("name") == "slash" for x in artifact("AgentOracle")["abi"])
-pytestmark = pytest.mark.skipif(not HAS_INCENTIVES, reason="the compiled AgentOracle has no commit-reveal/stake/slash yet")
+ROOT = Path(__file__).resolve().parents[1]
 
 # questions both families answer alike (benchmarks/oracle_agreement.py), one per kind
-AGREED = [("bool", "Is Paris the capital of France?", None), ("choice", "What colour is a clear daytime sky?", ["blue", "green", "red"]),
-          ("uint", "How many legs does a spider have?", None), ("text", "What is the capital of France?", None)]
+ASKED = [("bool", "Is Paris the capital of France?", None), ("choice", "What colour is a clear daytime sky?", ["blue", "green", "red"]),
+         ("uint", "How many legs does a spider have?", None), ("text", "What is the capital of France?", None)]
 
 
-@pytest.fixture(scope="session")
-async def gemma(stack):
-    if url := os.environ.get("CONCILIUM_TEST_GEMMA_URL"):
-        stack.attach("bundled:gemma3-270m", url, GEMMA.served_name)
-    server, _ = await stack.model("bundled:gemma3-270m")
-    return server
-
-
-@pytest.fixture
-def models(vllm, gemma):
-    return [ModelClient(vllm.url, BUNDLED_NAME), ModelClient(gemma.url, GEMMA.served_name)]
-
-
-class Copier(OracleNode):
-    """Runs no model: waits for the peers' reveals, then seals and reveals the majority value."""
-
-    async def _evaluate(self, rnd):
-        pre = await self.model.preimage()
-        for _ in range(200):
-            revealed = [a for a in await self.peers.fetch(rnd.request_id) if a.revealed and a.reveal_matches()]
-            if revealed:
-                value = max({a.value for a in revealed}, key=lambda v: sum(a.value == v for a in revealed))
-                answer = self.sign(rnd.request_id, bytes.fromhex(rnd.commitment[2:]), value, bytes.fromhex(model_id_of(pre)[2:]))
-                (await self._exchange(rnd)).commit_own(answer)
-                return answer
-            await asyncio.sleep(0.2)
-        return None
-
-
-class DoubleSigner(OracleNode):
-    """Sends one peer a seal of its answer and the others a seal of something else."""
-
-    async def _run_round(self, rnd):
-        await super()._run_round(rnd)
-        own = self._own(rnd.request_id)
-        if own is not None and not own.unanswerable:
-            other = self.sign(rnd.request_id, own.commitment, own.value + b"\x00", own.model_id)
-            await self.peers.broadcast(other.commit_only())
-
-
-async def mixed(anvil, models, tmp_path, byzantine=None):
-    net = await LocalOracleNetwork.deploy(anvil.url, models, tmp_path / "oracle", n=4, backoff=1.0)
-    for i, cls in (byzantine or {}).items():
-        old = net.nodes[i]
-        net.nodes[i] = cls(old.settings, old.wallet, old.chain, old.model, old.store)
-    return await net.start()
-
-
-async def test_a_mixed_network_answers_every_kind_and_records_each_model(anvil, models, chain, tmp_path):
-    net = await mixed(anvil, models, tmp_path)
+@pytest.fixture(scope="module")
+async def mixed_up(vllm, gemma, tmp_path_factory):
+    """`concilium oracle up --models smollm2,gemma3` attached to the two running model servers."""
+    state = tmp_path_factory.mktemp("mixed")
+    proc = subprocess.Popen([sys.executable, "-m", "concilium.cli", "oracle", "up", "-n", "4", "--state-dir", str(state),
+                             "--models", "smollm2,gemma3", "--model-url", f"{vllm.url},{gemma.url}",
+                             "--model-name", f"{BUNDLED_NAME},{GEMMA.served_name}"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        client = OracleClient(chain, net.oracle, dev_wallet(6))
-        for kind, prompt, labels in AGREED:
-            req = await client.request(prompt, kind, labels=labels, fee=FEE)
-            await req.result(timeout=300)
-            rounds = [await n.store.get(n._key(req.request_id)) for n in net.nodes]
-            ids = {r.model_id for r in rounds}
-            assert len(ids) == 2, ids  # one model id per family, recorded per answer
-            trail = await round_trail(net.nodes[0].store, rounds[0])
-            assert len(trail["answers_by_model"]) == 2 and all(g["answers"] for g in trail["answers_by_model"])
-    finally:
-        await net.stop()
-
-
-async def test_a_lazy_node_that_copies_revealed_answers_earns_nothing_over_five_rounds(anvil, models, chain, tmp_path):
-    net = await mixed(anvil, models, tmp_path, {3: Copier})
-    try:
-        client = OracleClient(chain, net.oracle, dev_wallet(7))
-        lazy = net.nodes[3].address
-        for _ in range(5):
-            req = await client.request("Is Paris the capital of France?", "bool", fee=FEE)
-            await req.result(timeout=300)
-        info = await net.nodes[0].contract.functions.nodeInfo(lazy).call()
-        assert await client.credits(lazy) == 0 and info[4] == 0  # credit, agreed
-        honest = [await client.credits(n.address) for n in net.nodes[:3]]
-        assert all(c > 0 for c in honest), honest
-    finally:
-        await net.stop()
-
-
-async def test_a_node_that_double_signs_is_slashed_by_an_honest_node(anvil, models, chain, tmp_path):
-    net = await mixed(anvil, models, tmp_path, {2: DoubleSigner})
-    try:
-        client = OracleClient(chain, net.oracle, dev_wallet(8))
-        bad = net.nodes[2].address
-        req = await client.request("Is Paris the capital of France?", "bool", fee=FEE, timeout=60)
-        for _ in range(300):
-            info = await net.nodes[0].contract.functions.nodeInfo(bad).call()
-            if info[5]:  # slashed
+        for _ in range(600):
+            if (state / "network.json").exists() or proc.poll() is not None:
                 break
-            await asyncio.sleep(0.5)
-        assert info[5] == 1 and info[0] == 3  # Bond.Slashed
-        notes = [json.dumps((await n.store.get(n._key(req.request_id))).as_dict()) for n in net.nodes if n.address != bad]
-        assert any("slashed" in t for t in notes)
+            await asyncio.sleep(0.1)
+        assert (state / "network.json").exists(), proc.stdout.read() if proc.poll() is not None else "no network.json in 60 s"
+        yield state, json.loads((state / "network.json").read_text())
     finally:
-        await net.stop()
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def test_oracle_up_runs_nodes_on_two_model_families_and_the_mixed_network_answers_every_kind(mixed_up):
+    state, info = mixed_up
+    assert [n["model"] for n in info["nodes"]] == [BUNDLED_NAME, GEMMA.served_name] * 2  # node i on family i mod 2
+    chain = ChainClient([info["rpc"]])
+    stores = [OracleStore.sqlite(state / f"node{i}.db") for i in range(4)]
+    try:
+        client = OracleClient(chain, info["oracle"], dev_wallet(6))
+        for kind, prompt, labels in ASKED:
+            started = time.monotonic()
+            req = await client.request(prompt, kind, labels=labels, fee=FEE)
+            result = await req.result(timeout=60)
+            assert len(result.signers) >= info["quorum"], (kind, result)
+            await asyncio.sleep(0.5)  # the nodes record the settlement they watched
+            rounds = [await s.get(f"{info['oracle']}:{req.request_id}:{n['address']}") for s, n in zip(stores, info["nodes"])]
+            by_family = {r.model_id for r in rounds if r is not None and r.my_answer}
+            assert len(by_family) == 2, (kind, by_family)  # one model id per family, recorded with each answer
+            trail = await round_trail(stores[0], rounds[0])
+            groups = trail["answers_by_model"]
+            assert len(groups) == 2 and all(g["answers"] for g in groups), groups
+            assert {g["model_id"] for g in groups} == by_family
+            print(f"{kind}: {result.value!r} in {time.monotonic() - started:.1f} s, paid {len(result.signers)}")
+    finally:
+        await chain.close()
+        for s in stores:
+            await s.close()

@@ -23,8 +23,10 @@ NETWORK_FILE = Path(".concilium/oracle/network.json")
 def up(
     nodes: int = typer.Option(4, "--nodes", "-n", min=1, max=20, help="how many nodes (they tolerate f = (n-1)//3 faulty; quorum derived)"),
     state_dir: Path = typer.Option(Path(".concilium/oracle"), help="node databases, logs, network.json"),
-    model_url: Optional[str] = typer.Option(None, help="use this running vLLM server (OpenAI API URL) instead of starting one"),
-    model_name: str = typer.Option("SmolLM2-135M-Instruct", help="the served model name at --model-url"),
+    model_url: Optional[str] = typer.Option(None, help="use these running vLLM servers (OpenAI API URLs, comma-separated, "
+                                            "one per --models family in order) instead of starting them"),
+    model_name: Optional[str] = typer.Option(None, help="the served model names at --model-url, comma-separated "
+                                             "(default: each family's bundled name)"),
     models: str = typer.Option("smollm2", "--models", help="bundled model families, comma-separated (e.g. smollm2,gemma3): "
                                "node i runs on family i mod k, each on its own vLLM server"),
     fee_floor_wei: int = typer.Option(0, "--fee-floor-wei", min=0, help="nodes skip requests paying less (they expire, refunded)"),
@@ -32,9 +34,10 @@ def up(
     """Start anvil + vLLM, deploy AgentOracle, and run NODES local nodes until Ctrl-C."""
     try:
         families = [family(m) for m in models.split(",") if m.strip()]
+        servers = attached(families, model_url, model_name)
     except ConciliumError as e:
         fail(e, e.exit_code)
-    run(_up(nodes, state_dir, model_url, model_name, families, fee_floor_wei))
+    run(_up(nodes, state_dir, families, servers, fee_floor_wei))
 
 
 def family(name: str) -> str:
@@ -46,7 +49,19 @@ def family(name: str) -> str:
     return f"bundled:{keys[0]}" if len(keys) == 1 else f"bundled:{bundled('bundled:' + name).key}"
 
 
-async def _up(n: int, state_dir: Path, model_url: str | None, model_name: str, families: list[str], fee_floor_wei: int) -> None:
+def attached(families: list[str], urls: str | None, names: str | None) -> list[tuple[str, str, str]]:
+    """(family, url, served name) of each running server given on the command line, in --models order."""
+    from concilium.stack.bundled import bundled
+
+    url_list = [u.strip() for u in (urls or "").split(",") if u.strip()]
+    name_list = [m.strip() for m in (names or "").split(",") if m.strip()]
+    if len(url_list) > len(families) or len(name_list) > len(url_list or [None]):
+        raise ConciliumError(f"{len(url_list)} --model-url and {len(name_list)} --model-name for {len(families)} model families: "
+                             "give at most one of each per family, in --models order")
+    return [(fam, url, name_list[i] if i < len(name_list) else bundled(fam).served_name) for i, (fam, url) in enumerate(zip(families, url_list))]
+
+
+async def _up(n: int, state_dir: Path, families: list[str], servers: list[tuple[str, str, str]], fee_floor_wei: int) -> None:
     from concilium.llm.client import ModelClient
     from concilium.oracle.network import LocalOracleNetwork
     from concilium.oracle.params import fault_tolerance
@@ -57,8 +72,8 @@ async def _up(n: int, state_dir: Path, model_url: str | None, model_name: str, f
     stack = EmbeddedStack(state_dir, progress=progress)
     try:
         anvil = await stack.chain()
-        if model_url:
-            stack.attach(families[0], model_url, model_name)
+        for fam, url, name in servers:
+            stack.attach(fam, url, name)
         clients = []
         for fam in families:
             server, digest = await stack.model(fam)
