@@ -225,3 +225,5 @@ def test_oracle_up_model_families_resolve_and_unknown_ones_are_one_line_errors()
     r = CliRunner().invoke(app, ["oracle", "up", "--models", "smollm2,llama9"])
     assert r.exit_code != 0 and "unknown bundled model" in r.output and "Traceback" not in r.output
     assert len([line for line in r.output.splitlines() if line.strip()]) == 1
+    r = CliRunner().invoke(app, ["oracle", "up", "--models", "smollm2", "--model-url", "http://127.0.0.1:1/v1,http://127.0.0.1:2/v1"])
+    assert r.exit_code != 0 and "2 --model-url and 0 --model-name for 1 model families" in r.output and "Traceback" not in r.output

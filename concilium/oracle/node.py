@@ -1,15 +1,19 @@
-"""An oracle node: watch -> evaluate -> sign -> exchange -> aggregate -> submit.
+"""An oracle node: watch -> evaluate -> seal -> exchange (commit, then reveal) -> aggregate -> submit.
 
-Each `Requested` event opens a round. The node recomputes the request's commitment from the
-content it evaluates, asks its own model under the answer kind's JSON schema (temperature 0,
-fixed seed), signs the ABI-encoded answer with the commitment (EIP-712), keeps it, and sends it
-to its peers. When it cannot answer (a pinned model it does not serve, options it cannot read,
-a prompt the model server refuses or that exceeds its context, an output that is no valid
-answer) it signs an `unanswerable` verdict with the reason instead. Answers from peers are kept
-only if their signature recovers to a registered node. When a quorum agrees (or a quorum of
-verdicts is held), the round's leader (registry order, by requestId) submits `fulfill` (or
-`settleUnanswerable`); the others wait rank x back-off and submit only if the request is still
-open. Every round is recorded: the node's answer, the peers' answers, the outcome, the gas.
+Each `Requested` event opens a round, unless its fee is below the node's floor (the round is
+recorded as skipped with the reason; the request expires and its requester is refunded). The node
+recomputes the request's commitment from the content it evaluates, asks its own model under the
+answer kind's JSON schema (temperature 0, fixed seed), and signs a seal of the ABI-encoded answer
+under a secret salt (EIP-712 Commit). Only the signed seal goes to its peers at first; the node
+reveals (value, salt) once every node's seal is held, or a quorum of them and a grace period has
+passed (`concilium.oracle.exchange`), and counts only reveals that open a seal it held before its
+own reveal, so a node that copies revealed answers is never counted. When it cannot answer it
+signs an `unanswerable` verdict with the reason instead. When a quorum of reveals agrees (or a
+quorum of verdicts is held), the round's leader (registry order, by requestId, skipping nodes whose
+seal came late) submits every counted reveal, so every matching node is paid; the others wait
+rank x back-off, and nobody submits while another node's fulfil for the request is in the mempool.
+Two different signed seals from one node are evidence: the node that sees them slashes it. Every
+round is recorded: the node's answer, the peers' answers, the outcome, the gas.
 """
 
 from __future__ import annotations
