@@ -1,8 +1,11 @@
 """Different models on different nodes, on the real stack: `concilium oracle up --models
-smollm2,gemma3` (the real command, in its own process) runs four nodes alternating between
-SmolLM2 and Gemma 3 270M, each family on its own vLLM server; the network answers every kind,
-each answer records the model id it was signed under, and the trail shows the answers family by
-family. Both model servers are the session's (tests/conftest.py)."""
+smollm2,gemma3` (the real command, in its own process) runs nodes alternating between SmolLM2 and
+Gemma 3 270M, each family on its own vLLM server; the network answers every kind, each answer
+records the model id it was signed under, and the trail shows the answers family by family.
+
+Three nodes (quorum 2), not four: these two small models rarely agree on a yes/no or a word
+(SmolLM2 says false and Gemma's base model true to most questions), so two of each family split
+2-2 and no quorum forms; `benchmarks/oracle_agreement.py` reports that rate as it is. Both model servers are the session's (tests/conftest.py)."""
 
 import asyncio
 import json
@@ -36,7 +39,7 @@ ASKED = [("bool", "Is Paris the capital of France?", None), ("choice", "What col
 async def mixed_up(vllm, gemma, tmp_path_factory):
     """`concilium oracle up --models smollm2,gemma3` attached to the two running model servers."""
     state = tmp_path_factory.mktemp("mixed")
-    proc = subprocess.Popen([sys.executable, "-m", "concilium.cli", "oracle", "up", "-n", "4", "--state-dir", str(state),
+    proc = subprocess.Popen([sys.executable, "-m", "concilium.cli", "oracle", "up", "-n", "3", "--state-dir", str(state),
                              "--models", "smollm2,gemma3", "--model-url", f"{vllm.url},{gemma.url}",
                              "--model-name", f"{BUNDLED_NAME},{GEMMA.served_name}"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -57,9 +60,9 @@ async def mixed_up(vllm, gemma, tmp_path_factory):
 
 async def test_oracle_up_runs_nodes_on_two_model_families_and_the_mixed_network_answers_every_kind(mixed_up):
     state, info = mixed_up
-    assert [n["model"] for n in info["nodes"]] == [BUNDLED_NAME, GEMMA.served_name] * 2  # node i on family i mod 2
+    assert [n["model"] for n in info["nodes"]] == [BUNDLED_NAME, GEMMA.served_name, BUNDLED_NAME]  # node i on family i mod 2
     chain = ChainClient([info["rpc"]])
-    stores = [OracleStore.sqlite(state / f"node{i}.db") for i in range(4)]
+    stores = [OracleStore.sqlite(state / f"node{i}.db") for i in range(3)]
     try:
         client = OracleClient(chain, info["oracle"], dev_wallet(6))
         for kind, prompt, labels in ASKED:
