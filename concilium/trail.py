@@ -176,11 +176,26 @@ async def round_trail(store: OracleStore, rnd: Round) -> dict[str, Any]:
         "raw_output": rnd.model_output,
         "answer": d.get("my_answer"),
         "peer_answers": d.get("peer_answers"),
+        "answers_by_model": await _by_model(store, rnd.node, d.get("my_answer"), d.get("peer_answers")),
         "result": rnd.result,
         "transaction": {"submit_tx": rnd.submit_tx, "submit_nonce": rnd.submit_nonce, "fulfil_tx": rnd.fulfil_tx},
         "receipt": {"gas_used": rnd.gas_used, "outcome": _json(rnd.note)} if rnd.fulfil_tx else None,
         "note": rnd.note if not rnd.fulfil_tx else None,
     }
+
+
+async def _by_model(store: OracleStore, node: str, mine: dict | None, peers: dict | None) -> list[dict[str, Any]]:
+    """Every answer this node held, grouped by the model id it was signed under (one group per
+    model family when nodes run different models), each group described if its preimage is known."""
+    groups: dict[str, dict[str, Any]] = {}
+    for signer, a in ([(node, mine)] if mine else []) + list((peers or {}).items()):
+        mid = a.get("model_id") or "unknown"
+        g = groups.setdefault(mid, {"model_id": mid, "answers": {}})
+        g["answers"][signer] = a.get("readable") or ("sealed, not revealed" if a.get("sealed_only") else a.get("value"))
+    for mid, g in groups.items():
+        pre = await store.model_preimage(mid) if mid != "unknown" else None
+        g["model"] = describe(pre) if pre else {"note": "preimage held by that node's operator, not this store"}
+    return sorted(groups.values(), key=lambda g: -len(g["answers"]))
 
 
 async def attach_chain(entries: list[dict[str, Any]], rpc: str) -> None:

@@ -20,6 +20,7 @@ from concilium.chain.client import ChainClient
 from concilium.chain.deploy import deploy
 from concilium.chain.wallets import dev_wallet
 from concilium.spec import parse_spec
+from concilium.stack.bundled import REGISTRY
 from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.model import BUNDLED_NAME
 from concilium.stack.postgres import PostgresServer
@@ -126,6 +127,16 @@ async def _session_stack_answers(request):
         except httpx.HTTPError as e:
             pytest.fail(f"the session's {name} at {url} does not answer ({type(e).__name__}: {e}); "
                         f"see its log under the session's stack dir")
+
+
+@pytest.fixture(scope="session")
+async def gemma(stack):
+    """The second model family (Gemma 3 270M) on its own vLLM, started once per session (or attached
+    from CONCILIUM_TEST_GEMMA_URL)."""
+    if url := os.environ.get("CONCILIUM_TEST_GEMMA_URL"):
+        stack.attach("bundled:gemma3-270m", url, REGISTRY["gemma3-270m"].served_name)
+    server, _ = await stack.model("bundled:gemma3-270m")
+    return server
 
 
 @pytest.fixture

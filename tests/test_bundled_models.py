@@ -7,7 +7,6 @@ a running one).
 """
 
 import json
-import os
 import re
 
 import httpx
@@ -21,14 +20,6 @@ from concilium.stack.model import joined_gguf, prepare_bundled_model
 from tests.conftest import HOT, ROOT, deploy_token, keeper_yaml, set_balance, spec_from
 
 GEMMA = REGISTRY["gemma3-270m"]
-
-
-@pytest.fixture(scope="session")
-async def gemma(stack):
-    if url := os.environ.get("CONCILIUM_TEST_GEMMA_URL"):
-        stack.attach("bundled:gemma3-270m", url, GEMMA.served_name)
-    server, _ = await stack.model("bundled:gemma3-270m")
-    return server
 
 
 def test_registry_names_and_makefile_pins_agree():

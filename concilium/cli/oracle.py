@@ -23,14 +23,45 @@ NETWORK_FILE = Path(".concilium/oracle/network.json")
 def up(
     nodes: int = typer.Option(4, "--nodes", "-n", min=1, max=20, help="how many nodes (they tolerate f = (n-1)//3 faulty; quorum derived)"),
     state_dir: Path = typer.Option(Path(".concilium/oracle"), help="node databases, logs, network.json"),
-    model_url: Optional[str] = typer.Option(None, help="use this running vLLM server (OpenAI API URL) instead of starting one"),
-    model_name: str = typer.Option("SmolLM2-135M-Instruct", help="the served model name at --model-url"),
+    model_url: Optional[str] = typer.Option(None, help="use these running vLLM servers (OpenAI API URLs, comma-separated, "
+                                            "one per --models family in order) instead of starting them"),
+    model_name: Optional[str] = typer.Option(None, help="the served model names at --model-url, comma-separated "
+                                             "(default: each family's bundled name)"),
+    models: str = typer.Option("smollm2", "--models", help="bundled model families, comma-separated (e.g. smollm2,gemma3): "
+                               "node i runs on family i mod k, each on its own vLLM server"),
+    fee_floor_wei: int = typer.Option(0, "--fee-floor-wei", min=0, help="nodes skip requests paying less (they expire, refunded)"),
 ) -> None:
     """Start anvil + vLLM, deploy AgentOracle, and run NODES local nodes until Ctrl-C."""
-    run(_up(nodes, state_dir, model_url, model_name))
+    try:
+        families = [family(m) for m in models.split(",") if m.strip()]
+        servers = attached(families, model_url, model_name)
+    except ConciliumError as e:
+        fail(e, e.exit_code)
+    run(_up(nodes, state_dir, families, servers, fee_floor_wei))
 
 
-async def _up(n: int, state_dir: Path, model_url: str | None, model_name: str) -> None:
+def family(name: str) -> str:
+    """`smollm2`, `gemma3` or a full registry key -> `bundled:<key>`; a one-line error otherwise."""
+    from concilium.stack.bundled import REGISTRY, bundled
+
+    name = name.strip().removeprefix("bundled:")
+    keys = [k for k in REGISTRY if k == name] or [k for k in REGISTRY if k.startswith(name)]
+    return f"bundled:{keys[0]}" if len(keys) == 1 else f"bundled:{bundled('bundled:' + name).key}"
+
+
+def attached(families: list[str], urls: str | None, names: str | None) -> list[tuple[str, str, str]]:
+    """(family, url, served name) of each running server given on the command line, in --models order."""
+    from concilium.stack.bundled import bundled
+
+    url_list = [u.strip() for u in (urls or "").split(",") if u.strip()]
+    name_list = [m.strip() for m in (names or "").split(",") if m.strip()]
+    if len(url_list) > len(families) or len(name_list) > len(url_list or [None]):
+        raise ConciliumError(f"{len(url_list)} --model-url and {len(name_list)} --model-name for {len(families)} model families: "
+                             "give at most one of each per family, in --models order")
+    return [(fam, url, name_list[i] if i < len(name_list) else bundled(fam).served_name) for i, (fam, url) in enumerate(zip(families, url_list))]
+
+
+async def _up(n: int, state_dir: Path, families: list[str], servers: list[tuple[str, str, str]], fee_floor_wei: int) -> None:
     from concilium.llm.client import ModelClient
     from concilium.oracle.network import LocalOracleNetwork
     from concilium.oracle.params import fault_tolerance
@@ -41,17 +72,19 @@ async def _up(n: int, state_dir: Path, model_url: str | None, model_name: str) -
     stack = EmbeddedStack(state_dir, progress=progress)
     try:
         anvil = await stack.chain()
-        if model_url:
-            stack.attach("bundled", model_url, model_name)
-        server, digest = await stack.model("bundled")
-        model = ModelClient(server.url, server.served_name, weights_digest=digest)
-        net = await (await LocalOracleNetwork.deploy(anvil.url, model, state_dir, n)).start()
+        for fam, url, name in servers:
+            stack.attach(fam, url, name)
+        clients = []
+        for fam in families:
+            server, digest = await stack.model(fam)
+            clients.append(ModelClient(server.url, server.served_name, weights_digest=digest))
+        net = await (await LocalOracleNetwork.deploy(anvil.url, clients, state_dir, n, fee_floor_wei=fee_floor_wei)).start()
         info = {"rpc": anvil.url, "oracle": net.oracle, "quorum": quorum, "f": f,
-                "nodes": [{"address": x.address, "url": x.url} for x in net.nodes]}
+                "nodes": [{"address": x.address, "url": x.url, "model": x.model.name} for x in net.nodes]}
         (state_dir / "network.json").write_text(json.dumps(info, indent=1))
         console.print(f"AgentOracle [bold]{net.oracle}[/bold] on {anvil.url}, quorum {quorum} of {n} (tolerates {f} faulty)")
         for x in net.nodes:
-            console.print(f"  node {x.address} at {x.url}")
+            console.print(f"  node {x.address} at {x.url} ({x.model.name})")
         console.print(f"ask with: concilium oracle ask \"Is 7 a prime number?\" --kind bool   (reads {state_dir / 'network.json'})")
         try:
             await until_stopped()
@@ -104,7 +137,7 @@ async def _node(spec) -> None:
         model = await model_client(spec.model, stack, "model")
         wallet = load_wallet("node", spec.wallet, spec.base_dir)
         settings = NodeSettings(spec.oracle, spec.listen.host, spec.listen.port, tuple(spec.peers), spec.chain.confirmations,
-                                spec.backoff, start_block=spec.start_block)
+                                spec.backoff, start_block=spec.start_block, fee_floor_wei=spec.fee_floor_wei)
         store = OracleStore(spec.store_url) if spec.store_url else OracleStore.sqlite(state / "node.db")
         n = await OracleNode(settings, wallet, chain, model, store).start()
         console.print(f"oracle node {n.address} listening on {n.url}, watching {spec.oracle}")

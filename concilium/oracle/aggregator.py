@@ -16,6 +16,16 @@ from concilium.oracle.kinds import Kind
 from concilium.oracle.signing import SignedAnswer
 
 
+def agreeing(kind: Kind, answers: list[SignedAnswer]) -> list[SignedAnswer]:
+    """What can settle together: every observation (numeric kinds), else the largest group of one value."""
+    if kind.numeric:
+        return list(answers)
+    groups: dict[bytes, list[SignedAnswer]] = defaultdict(list)
+    for a in answers:
+        groups[a.value].append(a)
+    return max(groups.values(), key=len, default=[])
+
+
 class Aggregator:
     def __init__(self) -> None:
         self._answers: dict[int, dict[str, SignedAnswer]] = defaultdict(dict)
@@ -34,16 +44,7 @@ class Aggregator:
     def quorum_set(self, request_id: int, kind: Kind, quorum: int, model_id: bytes | None = None,
                    commitment: bytes | None = None) -> list[SignedAnswer] | None:
         """Exactly `quorum` answers the contract accepts together, or None."""
-        answers = [a for a in self._current(request_id, commitment) if not a.unanswerable
-                   and (model_id is None or a.model_id == model_id)]
-        if kind.numeric:
-            chosen = answers
-        else:
-            groups: dict[bytes, list[SignedAnswer]] = defaultdict(list)
-            for a in answers:
-                groups[a.value].append(a)
-            chosen = max(groups.values(), key=len, default=[])
-        return self._exactly(chosen, quorum)
+        return self._exactly(agreeing(kind, self.report(request_id, commitment, model_id)), quorum)
 
     def report(self, request_id: int, commitment: bytes | None = None, model_id: bytes | None = None) -> list[SignedAnswer]:
         """Every held answer (not verdict) over the commitment: what `fulfill` pays from."""

@@ -7,6 +7,7 @@
     wallet: {keystore: ./keys/node.json, password_env: NODE_PASSWORD}
     listen: {host: 0.0.0.0, port: 8700}
     peers: ["https://node-b.example:8700", "https://node-c.example:8700"]
+    fee_floor_wei: 100000000000000                     # skip requests paying less (they expire, refunded)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class NodeSpec(StrictModel):
     listen: ListenSpec = ListenSpec()
     peers: list[Annotated[str, Field(pattern=r"^https?://")]] = []
     backoff: Seconds = 3.0
+    fee_floor_wei: int = Field(0, ge=0, lt=2**256)  # requests paying less are skipped and left to expire
     start_block: int | None = Field(None, ge=0)
     state_dir: Path | None = None
     store_url: str | None = Field(None, description="the node's database, e.g. postgresql+asyncpg://user@host/db; default: SQLite in state_dir")

@@ -1,12 +1,14 @@
 """A local oracle network on one machine (`concilium oracle up`, the demo, tests, benchmarks):
 deploys AgentOracle with N node keys (the contract derives f and the quorum) and local
-parameters (no timelock, short timeouts allowed), and runs N nodes in this process. The nodes
-share one vLLM server here, but each evaluates, signs and keeps its state on its own, with its
-own key, chain client and database, exactly as separate operators would."""
+parameters (no timelock, short timeouts allowed), and runs N nodes in this process. Node i asks
+`models[i % len(models)]` (one server, or several model families side by side), and each
+evaluates, signs and keeps its state on its own, with its own key, chain client and database,
+exactly as separate operators would."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,12 +38,17 @@ class LocalOracleNetwork:
     nodes: list[OracleNode] = field(default_factory=list)
     oracle: str = ""
     size: int = 0
+    models: tuple[ModelClient, ...] = ()  # node i asks models[i % len]; empty: every node asks `model`
+    fee_floor_wei: int = 0
 
     @classmethod
-    async def deploy(cls, chain_url: str, model: ModelClient, state_dir: Path, n: int = 4, params: OracleParams = LOCAL_PARAMS,
-                     owner: Wallet | None = None, node_factory=OracleNode, backoff: float = 3.0,
-                     contract: str = "AgentOracle", stake: int = LOCAL_STAKE) -> "LocalOracleNetwork":
-        net = cls(chain_url, model, Path(state_dir), size=n)
+    async def deploy(cls, chain_url: str, model: ModelClient | Sequence[ModelClient], state_dir: Path, n: int = 4,
+                     params: OracleParams = LOCAL_PARAMS, owner: Wallet | None = None, node_factory=OracleNode,
+                     backoff: float = 3.0, contract: str = "AgentOracle", fee_floor_wei: int = 0, stake: int = LOCAL_STAKE) -> "LocalOracleNetwork":
+        models = (model,) if isinstance(model, ModelClient) else tuple(model)
+        if not models:
+            raise ValueError("a local oracle network needs at least one model client")
+        net = cls(chain_url, models[0], Path(state_dir), size=n, models=models, fee_floor_wei=fee_floor_wei)
         owner = owner or dev_wallet(0)
         chain = ChainClient([chain_url])
         wallets = [node_wallet(i) for i in range(n)]
@@ -63,11 +70,16 @@ class LocalOracleNetwork:
         return fault_tolerance(self.size)[1]
 
     def _node(self, factory, i: int, wallet: Wallet, port: int, peers: list[str], start: int, backoff: float) -> OracleNode:
-        settings = NodeSettings(self.oracle, port=port, peers=tuple(peers), start_block=start, backoff=backoff)
-        model = replace(self.model)  # each node its own client, as its own process would have
+        settings = NodeSettings(self.oracle, port=port, peers=tuple(peers), start_block=start, backoff=backoff,
+                                fee_floor_wei=self.fee_floor_wei, reveal_grace=backoff)
+        model = self.model_for(i)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         store = OracleStore.sqlite(self.state_dir / f"node{i}.db")
         return factory(settings, wallet, ChainClient([self.chain_url]), model, store)
+
+    def model_for(self, i: int) -> ModelClient:
+        """Node i's own client (as its own process would have) of its model server."""
+        return replace((self.models or (self.model,))[i % len(self.models or (self.model,))])
 
     async def start(self) -> "LocalOracleNetwork":
         await asyncio.gather(*(n.start() for n in self.nodes))
@@ -86,6 +98,6 @@ class LocalOracleNetwork:
         await old.chain.close()
         await old.store.close()
         s = old.settings
-        fresh = factory(s, old.wallet, ChainClient([self.chain_url]), replace(self.model), OracleStore(old.store.url))
+        fresh = factory(s, old.wallet, ChainClient([self.chain_url]), self.model_for(i), OracleStore(old.store.url))
         self.nodes[i] = fresh
         return await fresh.start()

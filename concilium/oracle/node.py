@@ -1,15 +1,19 @@
-"""An oracle node: watch -> evaluate -> sign -> exchange -> aggregate -> submit.
+"""An oracle node: watch -> evaluate -> seal -> exchange (commit, then reveal) -> aggregate -> submit.
 
-Each `Requested` event opens a round. The node recomputes the request's commitment from the
-content it evaluates, asks its own model under the answer kind's JSON schema (temperature 0,
-fixed seed), signs the ABI-encoded answer with the commitment (EIP-712), keeps it, and sends it
-to its peers. When it cannot answer (a pinned model it does not serve, options it cannot read,
-a prompt the model server refuses or that exceeds its context, an output that is no valid
-answer) it signs an `unanswerable` verdict with the reason instead. Answers from peers are kept
-only if their signature recovers to a registered node. When a quorum agrees (or a quorum of
-verdicts is held), the round's leader (registry order, by requestId) submits `fulfill` (or
-`settleUnanswerable`); the others wait rank x back-off and submit only if the request is still
-open. Every round is recorded: the node's answer, the peers' answers, the outcome, the gas.
+Each `Requested` event opens a round, unless its fee is below the node's floor (the round is
+recorded as skipped with the reason; the request expires and its requester is refunded). The node
+recomputes the request's commitment from the content it evaluates, asks its own model under the
+answer kind's JSON schema (temperature 0, fixed seed), and signs a seal of the ABI-encoded answer
+under a secret salt (EIP-712 Commit). Only the signed seal goes to its peers at first; the node
+reveals (value, salt) once every node's seal is held, or a quorum of them and a grace period has
+passed (`concilium.oracle.exchange`), and counts only reveals that open a seal it held before its
+own reveal, so a node that copies revealed answers is never counted. When it cannot answer it
+signs an `unanswerable` verdict with the reason instead. When a quorum of reveals agrees (or a
+quorum of verdicts is held), the round's leader (registry order, by requestId, skipping nodes whose
+seal came late) submits every counted reveal, so every matching node is paid; the others wait
+rank x back-off, and nobody submits while another node's fulfil for the request is in the mempool.
+Two different signed seals from one node are evidence: the node that sees them slashes it. Every
+round is recorded: the node's answer, the peers' answers, the outcome, the gas.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from hexbytes import HexBytes
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -27,6 +31,7 @@ from web3.logs import DISCARD
 from concilium.chain.abi import artifact
 from concilium.chain.client import ChainClient, SignedTx
 from concilium.chain.inflight import settle_inflight
+from concilium.chain.mempool import pending_calls
 from concilium.chain.wallets import Wallet
 from concilium.errors import ChainError, ConciliumError, ModelRefused, ModelUnavailable
 from concilium.httpserver import HttpServer
@@ -35,6 +40,7 @@ from concilium.llm.client import ModelClient
 from concilium.llm.provenance import model_id_of
 from concilium.oracle.admin import stake_node
 from concilium.oracle.aggregator import Aggregator
+from concilium.oracle.exchange import SealedRound, submission_rank
 from concilium.oracle.events import EventRef, Limits, Message, RequestSeen
 from concilium.oracle.kinds import (
     BadValue,
@@ -47,8 +53,16 @@ from concilium.oracle.kinds import (
 from concilium.oracle.metrics import NodeMetrics
 from concilium.oracle.params import OracleParams
 from concilium.oracle.peers import MAX_BODY, PeerClient, Rejected, peer_app, realm
-from concilium.oracle.signing import (Domain, Reason, RequestTerms, SignedAnswer, fulfil_report, recover_signer, sign_answer,
-                                      sign_verdict)
+from concilium.oracle.signing import (
+    Domain,
+    Reason,
+    SignedAnswer,
+    fulfil_report,
+    recover_signer,
+    sign_answer,
+    sign_verdict,
+    slash_evidence,
+)
 from concilium.oracle.store import OracleStore, Round, SkippedEvent
 from concilium.oracle.tasks import Expiry, ServedApp
 from concilium.oracle.watcher import Watcher
@@ -56,7 +70,7 @@ from concilium.peering.guard import PeerGuard
 
 log = logging.getLogger("concilium.oracle.node")
 PENDING = 1  # AgentOracle.Status.Pending
-QUORUM = 7  # index of `quorum` in AgentOracle.requests(id)
+EPOCH, QUORUM = 4, 7  # indices of `epoch` and `quorum` in AgentOracle.requests(id)
 CLOSED = {2: "fulfilled", 3: "unanswerable", 4: "cancelled"}  # AgentOracle.Status -> round status
 
 
@@ -71,6 +85,8 @@ class NodeSettings:
     poll: float = 0.25
     start_block: int | None = None
     limits: Limits | None = None  # None: the contract's own bounds (params())
+    fee_floor_wei: int = 0  # requests paying less are skipped (left to expire; the requester is refunded)
+    reveal_grace: float = 2.0  # seconds to wait for the last seals after a quorum of them, before revealing
 
 
 class OracleNode:
@@ -96,6 +112,11 @@ class OracleNode:
                             on_refused=lambda e: self.metrics.peer_rejections.labels(str(e.status)).inc())
         self._rounds: dict[int, Round] = {}
         self._submitting: set[int] = set()
+        self._sealed: dict[int, SealedRound] = {}  # request -> its commit-reveal (answers; verdicts go to the aggregator)
+        self._reveal_sent: set[int] = set()
+        self._release_at: set[int] = set()
+        self._slashed: set[str] = set()  # nodes this node reported for double-signing
+        self._barred: set[str] = set()  # nodes the contract no longer lets sign (slashed, unstaked): left out of reports
         self._server: HttpServer | None = None
         self._registry: tuple[float, list[str]] = (0.0, [])
         self._quorums: dict[int, int] = {}  # request -> quorum of its epoch
@@ -166,7 +187,8 @@ class OracleNode:
                 "recent_skips": [{k: v for k, v in e.as_dict().items() if k != "node"} for e in skipped],
                 "tasks": {n: st.as_dict() for n, st in self.supervisor.states.items()}, "dead_tasks": dead,
                 "recent_failures": [{"task": f.task, "error": f.error, "at": f.at} for f in list(self.supervisor.failures)[-5:]],
-                "open_rounds": len(self._rounds)}
+                "open_rounds": len(self._rounds), "fee_floor_wei": str(self.settings.fee_floor_wei),
+                "under_fee_skipped": await self.store.count_status(self.address, "skipped")}
         ok = bool(w["alive"]) and not dead
         return ok, {"ok": ok, **body}
 
@@ -182,9 +204,13 @@ class OracleNode:
                 continue
             if rnd.my_answer:
                 mine = json.loads(rnd.my_answer)
-                self.aggregator.add(SignedAnswer(rnd.request_id, _hex(rnd.commitment), _hex(mine["value"]), _hex(mine["model_id"]),
-                                                 _hex(mine["signature"]), self.address, int(mine.get("reason", 0)),
-                                                 _hex(mine.get("salt", "0x")), _hex(mine.get("seal", "0x"))))
+                own = SignedAnswer(rnd.request_id, _hex(rnd.commitment), _hex(mine["value"]), _hex(mine["model_id"]),
+                                   _hex(mine["signature"]), self.address, int(mine.get("reason", 0)),
+                                   _hex(mine.get("salt")), _hex(mine.get("seal")))
+                if own.unanswerable:
+                    self.aggregator.add(own)
+                else:
+                    (await self._exchange(rnd)).commit_own(own)
             self._spawn(self._run_round(rnd), f"round:{rnd.request_id}")
 
     async def _closed_onchain(self, rnd: Round) -> bool:
@@ -215,6 +241,9 @@ class OracleNode:
                 consumer=msg.consumer, kind=int(msg.kind), prompt=msg.prompt, options="0x" + msg.options.hex(),
                 pinned_model="0x" + msg.model_id.hex(), deadline=msg.deadline, fee_wei=str(msg.fee), peer_answers="{}",
                 commitment="0x" + msg.terms().commitment().hex(), prompt_readable=msg.prompt_readable))
+            if rnd.status == "open" and msg.fee < self.settings.fee_floor_wei:
+                await self._skip_under_fee(rnd, msg.fee)
+                return
             if rnd.status == "open" and rid not in self._rounds:
                 self._rounds[rid] = rnd
                 self._spawn(self._run_round(rnd), f"round:{rid}")
@@ -228,7 +257,14 @@ class OracleNode:
             fields["note"] = json.dumps({"signers": list(msg.signers), "callback_ok": msg.callback_ok})
         self.metrics.rounds.labels(fields["status"]).inc()
         await self.store.update(rnd, peer_answers=self._peer_record(rid), **fields)
-        self.aggregator.forget(rid)
+        self._forget(rid)
+
+    async def _skip_under_fee(self, rnd: Round, fee: int) -> None:
+        """Not worth the gas: no answer, no signature, no submission; the request expires and is refunded."""
+        why = f"fee {fee} wei is below this node's floor of {self.settings.fee_floor_wei} wei"
+        await self.store.update(rnd, status="skipped", note=why)
+        self.metrics.rounds.labels("skipped").inc()
+        log.info("request skipped", extra={"node": self.address, "request": rnd.request_id, "why": why})
 
     # ------------------------------------------------------------------ a round
 
@@ -237,7 +273,7 @@ class OracleNode:
         retry = self.settings.backoff
         while True:
             try:
-                mine = next((a for a in self.aggregator.held(rid) if a.signer == self.address), None)
+                mine = self._own(rid)
                 if mine is None:
                     if time.time() > rnd.deadline:
                         await self.store.update(rnd, status="expired")
@@ -255,10 +291,48 @@ class OracleNode:
                     return
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, 30.0)
-        await self.peers.broadcast(mine)
-        for a in await self.peers.fetch(rid):  # answers that arrived before we were listening
+        await self.peers.broadcast(mine if mine.unanswerable else mine.commit_only())  # the seal only: nothing to copy
+        for a in await self.peers.fetch(rid):  # seals (and reveals) that arrived before we were listening
             await self._accept(a)
+        await self._progress(rnd)
+
+    async def _progress(self, rnd: Round) -> None:
+        """Reveal once a quorum of seals is held (once), then try to settle."""
+        rid = rnd.request_id
+        ex = self._sealed.get(rid)
+        if ex is not None and ex.ready and rid not in self._release_at:  # a quorum of seals, not all: grace, then reveal
+            self._release_at.add(rid)
+            self._spawn(self._release_after_grace(rnd, ex), f"reveal:{rid}")
+        if ex is not None and (full := ex.may_reveal) is not None and rid not in self._reveal_sent:
+            self._reveal_sent.add(rid)
+            await self.peers.broadcast(full)
+            for a in await self.peers.fetch(rid):  # reveals of peers that revealed before us
+                await self._accept(a)
         await self._maybe_submit(rnd)
+
+    async def _release_after_grace(self, rnd: Round, ex: SealedRound) -> None:
+        await asyncio.sleep(self.settings.reveal_grace)
+        ex.release()
+        await self._progress(rnd)
+
+    def _own(self, rid: int) -> SignedAnswer | None:
+        ex = self._sealed.get(rid)
+        if ex is not None and ex.mine is not None:
+            return ex.mine
+        return next((a for a in self.aggregator.held(rid) if a.signer == self.address), None)
+
+    async def _exchange(self, rnd: Round) -> SealedRound:
+        rid = rnd.request_id
+        if rid not in self._sealed:
+            nodes, quorum = await self._registry_view(), await self._quorum(rid)
+            self._sealed[rid] = SealedRound(_hex(rnd.commitment), self.address, nodes, quorum)
+        return self._sealed[rid]
+
+    def _forget(self, rid: int) -> None:
+        self.aggregator.forget(rid)
+        self._sealed.pop(rid, None)
+        self._reveal_sent.discard(rid)
+        self._release_at.discard(rid)
 
     async def _evaluate(self, rnd: Round) -> SignedAnswer | None:
         kind, options = Kind(rnd.kind), _hex(rnd.options)
@@ -284,11 +358,11 @@ class OracleNode:
         except BadValue as e:
             return await self._refuse(rnd, Reason.MODEL_ERROR, model_id, f"model output is no valid answer: {e}", out.text)
         answer = self.sign(rnd.request_id, _hex(rnd.commitment), value, model_id)
-        self.aggregator.add(answer)
+        (await self._exchange(rnd)).commit_own(answer)
         await self.store.update(rnd, status="answered", model_id="0x" + model_id.hex(), model_output=out.text,
                                 my_answer={"value": "0x" + answer.value.hex(), "model_id": "0x" + model_id.hex(),
-                                           "signature": "0x" + answer.signature.hex(), "salt": "0x" + answer.salt.hex(),
-                                           "seal": "0x" + answer.seal.hex(), "readable": readable(kind, value, options)})
+                                           "salt": "0x" + answer.salt.hex(), "seal": "0x" + answer.seal.hex(),
+                                           "signature": "0x" + answer.signature.hex(), "readable": readable(kind, value, options)})
         return answer
 
     async def _refuse(self, rnd: Round, reason: Reason, model_id: bytes, why: str, output: str | None = None) -> SignedAnswer:
@@ -319,17 +393,13 @@ class OracleNode:
         await self._accept(a, strict=True)
         rnd = self._rounds.get(a.request_id)
         if rnd is not None and rnd.my_answer is not None:
-            self._spawn(self._maybe_submit(rnd), f"submit:{a.request_id}")
+            self._spawn(self._progress(rnd), f"submit:{a.request_id}")
 
     async def _accept(self, a: SignedAnswer, strict: bool = False) -> bool:
         signer = recover_signer(self.domain, a)
         if signer is None or signer.lower() != a.signer.lower():
             if strict:
                 raise Rejected(401, "signature does not recover to the claimed signer for this request and domain")
-            return False
-        if not a.unanswerable and not a.reveal_matches():
-            if strict:
-                raise Rejected(422, "the revealed answer does not open its signed seal")
             return False
         rnd = self._rounds.get(a.request_id)
         if rnd is not None and rnd.commitment and _hex(rnd.commitment) != a.commitment:
@@ -341,7 +411,21 @@ class OracleNode:
             if strict:
                 raise Rejected(403, f"{signer} is not a registered node of this oracle")
             return False
-        return self.aggregator.add(replace(a, signer=signer))
+        a = replace(a, signer=signer)
+        if a.unanswerable:
+            return self.aggregator.add(a)
+        if a.revealed and not a.reveal_matches():
+            if strict:
+                raise Rejected(422, "the revealed answer does not open its signed seal")
+            return False
+        if rnd is None:
+            return False
+        ex = await self._exchange(rnd)
+        v = ex.add(a)
+        while ex.evidence:  # two different signed seals from one node: anyone may slash it; we do
+            first, second = ex.evidence.pop()
+            self._spawn(self._slash(rnd, first, second), f"slash:{a.request_id}")
+        return v.kept
 
     def _pending(self, request_id: int) -> Round:
         rnd = self._rounds.get(request_id)
@@ -351,7 +435,8 @@ class OracleNode:
 
     def _held(self, request_id: int) -> list[SignedAnswer]:
         self._pending(request_id)
-        return self.aggregator.held(request_id)
+        ex = self._sealed.get(request_id)
+        return self.aggregator.held(request_id) + (ex.served() if ex else [])
 
     async def _is_member(self, address: str) -> bool:
         return address in await self._registry_view()
@@ -362,7 +447,7 @@ class OracleNode:
         for rid, rnd in list(self._rounds.items()):
             if now > rnd.deadline and rid not in self._submitting:
                 self._rounds.pop(rid, None)
-                self.aggregator.forget(rid)
+                self._forget(rid)
                 if rnd.status in ("open", "answered"):
                     await self.store.update(rnd, status="expired")
                     self.metrics.rounds.labels("expired").inc()
@@ -380,8 +465,12 @@ class OracleNode:
         return self._quorums[request_id]
 
     def _peer_record(self, rid: int) -> dict:
-        return {a.signer: {"value": "0x" + a.value.hex(), "model_id": "0x" + a.model_id.hex(), **({"reason": a.reason} if a.reason else {})}
-                for a in self.aggregator.held(rid) if a.signer != self.address}
+        """The peers' entries: verdicts, counted reveals, and seals never (or not yet) revealed."""
+        ex = self._sealed.get(rid)
+        held = self.aggregator.held(rid) + ([ex.revealed.get(s, e) for s, e in ex.sealed.items()] if ex else [])
+        return {a.signer: {"value": "0x" + a.value.hex(), "model_id": "0x" + a.model_id.hex(),
+                           **({"reason": a.reason} if a.reason else {}), **({} if a.unanswerable or a.revealed else {"sealed_only": True})}
+                for a in held if a.signer != self.address}
 
     # ------------------------------------------------------------------ submission
 
@@ -396,33 +485,47 @@ class OracleNode:
             return
         self._submitting.add(rid)
         try:
-            order = sorted(nodes, key=lambda n: int(n, 16))
-            leader = rid % len(order)
-            rank = (order.index(self.address) - leader) % len(order) if self.address in order else len(order)
+            rank = self._rank(rid, nodes)
             if rank:
                 await asyncio.sleep(rank * self.settings.backoff)
-                answers = self._settlement(rnd, quorum, pinned) or answers
+            else:
+                await self._await_reveals(rid)
+            answers = self._settlement(rnd, quorum, pinned) or answers
             await self._submit(rnd, answers)
         finally:
             self._submitting.discard(rid)
 
+    async def _await_reveals(self, rid: int) -> None:
+        """Give every node whose seal counted up to the reveal grace to reveal, so the report pays it too."""
+        ex, end = self._sealed.get(rid), time.monotonic() + self.settings.reveal_grace
+        while ex is not None and ex.unrevealed(self._barred) and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+
+    def _rank(self, rid: int, nodes: list[str]) -> int:
+        ex = self._sealed.get(rid)
+        return submission_rank(rid, nodes, self.address, ex.counted if ex is not None and ex.mine is not None else None)
+
     def _settlement(self, rnd: Round, quorum: int, pinned: bytes | None) -> list[SignedAnswer] | None:
         """A quorum of agreeing answers, else a quorum of unanswerable verdicts, else None."""
         commitment = _hex(rnd.commitment)
-        return (self.aggregator.quorum_set(rnd.request_id, Kind(rnd.kind), quorum, pinned, commitment)
+        ex = self._sealed.get(rnd.request_id)
+        return ((ex.report(Kind(rnd.kind), quorum, pinned, self._barred) if ex else None)
                 or self.aggregator.verdict_set(rnd.request_id, quorum, commitment))
 
     async def _submit(self, rnd: Round, answers: list[SignedAnswer]) -> None:
         rid = rnd.request_id
         if await self._request_status(rid) != PENDING:
             return  # someone else settled it (or it was cancelled): the watcher records that
+        while sender := await self._fulfil_in_flight(rid):  # back off while another node's fulfil is in the mempool
+            await self.store.update(rnd, note=f"a fulfil for this request from {sender} is pending: not submitting a second")
+            await asyncio.sleep(self.settings.backoff)
+            if time.time() > rnd.deadline or await self._request_status(rid) != PENDING:
+                return  # it landed (the watcher records it) or the request is over
+        if not answers[0].unanswerable and (answers := await self._signing(rnd, answers)) is None:
+            return
         fn = "settleUnanswerable" if answers[0].unanswerable else "fulfill"
-        if answers[0].unanswerable:
-            entries = [a.as_tuple() for a in answers]
-        else:  # every held answer over this commitment, so every agreeing node is paid
-            pinned = _hex(rnd.pinned_model) if rnd.pinned_model and int(rnd.pinned_model, 16) else None
-            entries = fulfil_report(self.aggregator.report(rid, _hex(rnd.commitment), pinned))
-        data = self.contract.encode_abi(fn, args=[rid, entries])
+        report = [a.as_tuple() for a in answers] if answers[0].unanswerable else fulfil_report(answers)
+        data = self.contract.encode_abi(fn, args=[rid, report])
         tx = {"to": self.contract.address, "data": data}
         sim = await self.chain.simulate({"from": self.address, **tx})
         if not sim.ok:
@@ -441,6 +544,43 @@ class OracleNode:
             return
         log.info("fulfil submitted", extra={"node": self.address, "request": rid, "tx": signed.hash, "signers": len(answers)})
         await self._settle_submission(rnd)
+
+    async def _signing(self, rnd: Round, answers: list[SignedAnswer]) -> list[SignedAnswer] | None:
+        """The report without entries of nodes that can no longer sign for the request's epoch (one
+        such entry reverts the whole fulfil), or None if what is left does not settle it."""
+        epoch = int((await self.contract.functions.requests(rnd.request_id).call())[EPOCH])
+        for a in answers:
+            if a.signer not in self._barred and not await self.contract.functions.isSignerOf(a.signer, epoch).call():
+                self._barred.add(a.signer)
+        if not any(a.signer in self._barred for a in answers):
+            return answers
+        pinned = _hex(rnd.pinned_model) if rnd.pinned_model and int(rnd.pinned_model, 16) else None
+        kept = self._settlement(rnd, await self._quorum(rnd.request_id), pinned)
+        if kept is None:
+            await self.store.update(rnd, note="too few entries of nodes still allowed to sign to settle")
+        return kept
+
+    async def _slash(self, rnd: Round, first: SignedAnswer, second: SignedAnswer) -> None:
+        """Report a node that signed two different seals for one request (once per node)."""
+        if first.signer in self._slashed:
+            return
+        self._slashed.add(first.signer)
+        self._barred.add(first.signer)
+        data = self.contract.encode_abi("slash", args=[slash_evidence(first), slash_evidence(second)])
+        try:
+            receipt = await self.chain.transact(self.wallet, {"to": self.contract.address, "data": data}, "the slash")
+        except ConciliumError as e:  # already slashed by another reporter, or not slashable: nothing lost
+            await self.store.update(rnd, note=f"slash of {first.signer} not sent: {e}")
+            return
+        log.warning("node slashed for double-signing", extra={"node": self.address, "slashed": first.signer,
+                                                              "request": rnd.request_id, "tx": HexBytes(receipt["transactionHash"]).to_0x_hex()})
+        await self.store.update(rnd, note=f"slashed {first.signer} for two different signed seals")
+
+    async def _fulfil_in_flight(self, request_id: int) -> str | None:
+        """The sender of another node's pending (mempool) fulfil or settle for this request, if any is seen."""
+        return next((c.sender for c in await pending_calls(self.chain, self.contract)
+                     if c.function in ("fulfill", "settleUnanswerable") and int(c.args.get("requestId", -1)) == request_id
+                     and c.sender.lower() != self.address.lower()), None)
 
     async def _settle_submission(self, rnd: Round) -> None:
         """Wait for our fulfil (or, after a restart, settle it by hash and nonce)."""

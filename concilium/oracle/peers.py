@@ -1,4 +1,4 @@
-"""Oracle nodes exchange signed answers over the signed peer exchange (`concilium.peering`):
+"""Oracle nodes exchange signed seals, then reveals (commit-reveal, `concilium.oracle.exchange`), over the signed peer exchange (`concilium.peering`):
 every call, reads included, is signed by a node key of the oracle's registry (realm: chain id
 and oracle address); answers are accepted only from their own signer and only for requests this
 node has seen pending, and revealed only to registered nodes.
@@ -45,14 +45,14 @@ class AnswerMessage(BaseModel):
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
     signer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     reason: int = Field(0, ge=0, le=255)
-    salt: str = Field("0x", pattern=r"^0x([0-9a-fA-F]{64})?$")
-    seal: str = Field("0x", pattern=r"^0x([0-9a-fA-F]{64})?$")
+    seal: str = Field("0x", pattern=r"^0x([0-9a-fA-F]{64})?$")  # the signed seal (answers); empty for verdicts
+    salt: str = Field("0x", pattern=r"^0x([0-9a-fA-F]{64})?$")  # with `value`, the reveal; empty in the commit phase
 
     @classmethod
     def of(cls, a: SignedAnswer) -> "AnswerMessage":
         return cls(request_id=a.request_id, commitment="0x" + a.commitment.hex(), value="0x" + a.value.hex(),
                    model_id="0x" + a.model_id.hex(), signature="0x" + a.signature.hex(), signer=a.signer, reason=a.reason,
-                   salt="0x" + a.salt.hex(), seal="0x" + a.seal.hex())
+                   seal="0x" + a.seal.hex(), salt="0x" + a.salt.hex())
 
     def answer(self) -> SignedAnswer:
         return SignedAnswer(self.request_id, bytes.fromhex(self.commitment[2:]), bytes.fromhex(self.value[2:]),

@@ -122,6 +122,11 @@ class OracleStore(Database, ModelIdLedger):
         async with self.sessions() as s:
             return int(await s.scalar(select(func.count()).select_from(SkippedEvent).where(SkippedEvent.node == node)))
 
+    async def count_status(self, node: str, status: str) -> int:
+        await self.init()
+        async with self.sessions() as s:
+            return int(await s.scalar(select(func.count()).select_from(Round).where(Round.node == node, Round.status == status)))
+
     async def cursor(self, key: str) -> int | None:
         await self.init()
         async with self.sessions() as s:
