@@ -75,8 +75,9 @@ class OracleRequest:
     max_gas_price: int = 0
     _poll: float = field(default=0.25, repr=False)
 
-    async def result(self, timeout: float = 600.0) -> OracleResult:
-        end = time.monotonic() + timeout
+    async def result(self, timeout: float = 600.0, poll: float | None = None) -> OracleResult:
+        """Wait for the settlement, checking every `poll` seconds (default 0.25)."""
+        end, poll = time.monotonic() + timeout, self._poll if poll is None else poll
         events = self.client.contract.events
         while time.monotonic() < end:
             logs = await events.Fulfilled().get_logs(from_block=self.block, argument_filters={"requestId": self.request_id})
@@ -97,7 +98,7 @@ class OracleRequest:
                                          reasons, int(args["refund"]))
             if await events.Cancelled().get_logs(from_block=self.block, argument_filters={"requestId": self.request_id}):
                 raise OracleTimeout(f"request {self.request_id} was cancelled; its fee is credited to the requester (withdraw)")
-            await asyncio.sleep(self._poll)
+            await asyncio.sleep(poll)
         raise OracleTimeout(f"no answer to request {self.request_id} within {timeout:.0f} s; after its deadline "
                             f"({self.deadline}) you can cancel it for a refund")
 
