@@ -47,6 +47,8 @@ contract AgentOracle is IAgentOracle {
     uint256 private constant FULFIL_TAIL = 9_000; // gas spent in `fulfill` after it reads its own gas
     uint256 private constant TAIL_PER_NODE = 1_000; // ... per node of the report (payout, event)
     uint256 private constant TEXT_GAS_PER_NODE = 3_000; // a text reveal: more calldata and hashing
+    uint256 private constant HONEST_GAS = 60_000; // an honest report costs less than this (with 21k and calldata) ...
+    uint256 private constant HONEST_GAS_PER_ENTRY = 30_000; // ... plus this per entry, plus its callback
     uint256 internal constant MAX_UNBONDING_DELAY = 365 days;
 
     /// Stake a node puts up to sign, and how long it stays slashable after it asks for it back.
@@ -392,15 +394,19 @@ contract AgentOracle is IAgentOracle {
         }
     }
 
-    /// Credits `gas` (at most the gas the fee priced for a report of n entries) at the capped
-    /// price to the transmitter (its node credit when it is a node). What runs after the gas is
-    /// read is added: the parameters' two cold slots, a cold read, then a new refund slot or a
-    /// change of a non-zero one.
+    /// Credits `gas` at the capped price to the transmitter (its node credit when it is a node).
+    /// Beyond what an honest report of n entries costs, the gas is capped at what the fee priced
+    /// (padding cannot turn the nodes' share into the transmitter's gas; an honest report does not
+    /// pay for reading the parameters). What runs after the gas is read is added: a cold read,
+    /// then a new refund slot or a change of a non-zero one.
     function _reimburse(Request storage r, uint256 gas, uint256 n) internal returns (uint256 amount) {
         bool node = _node[msg.sender].since != 0;
-        gas += 6_300 + (node || refunds[msg.sender] != 0 ? 2_900 : 20_000);
-        uint256 cap = _pricedGas(r.kind, r.callbackGasLimit, n);
-        if (gas > cap) gas = cap;
+        gas += 2_100 + (node || refunds[msg.sender] != 0 ? 2_900 : 20_000);
+        uint32 callbackGas = r.callbackGasLimit;
+        if (gas > HONEST_GAS + HONEST_GAS_PER_ENTRY * n + callbackGas) {
+            uint256 cap = _pricedGas(r.kind, callbackGas, n);
+            if (gas > cap) gas = cap;
+        }
         uint256 fee = r.fee;
         uint256 price = tx.gasprice;
         if (price > r.maxGasPrice) price = r.maxGasPrice;
