@@ -103,9 +103,11 @@ contract AgentOracleAttacksTest is OracleFixture {
         vm.txGasPrice(100 gwei);
         uint256 id = consumer.ask{value: 1 ether}("q", IAgentOracle.Kind.Bool, "", 0); // bound: 100 gwei
         address transmitter = address(0x7E57);
+        IAgentOracle.Answer[] memory report = signed(id, range(3), same(3, abi.encode(true)));
         vm.prank(transmitter);
-        oracle.fulfill(id, signed(id, range(3), same(3, abi.encode(true))));
+        oracle.fulfill(id, report);
         IAgentOracle.Params memory p = oracle.params();
+        assertTrue(oracle.credits(transmitter) > 0, "reimbursed");
         assertTrue(oracle.credits(transmitter) <= (uint256(p.fulfilGas) + uint256(p.gasPerNode) * 3) * 3 gwei, "priced at 3 gwei");
     }
 
@@ -177,8 +179,11 @@ contract AgentOracleAttacksTest is OracleFixture {
         bytes32 c = commitment(id);
         IAgentOracle.Answer[] memory report = signed(id, range(4), same(4, abi.encode(true)));
         address griefer = vm.addr(keys[3]);
-        vm.prank(address(0x5EBF));
-        oracle.slash(signedSeal(oracle, keys[3], c, abi.encode(true)), signedSeal(oracle, keys[3], c, abi.encode(false)));
+        IAgentOracle.SignedCommit memory yes = signedSeal(oracle, keys[3], c, abi.encode(true));
+        IAgentOracle.SignedCommit memory no = signedSeal(oracle, keys[3], c, abi.encode(false));
+        vm.prank(address(0x5EBF)); // a second address of the griefer's
+        oracle.slash(yes, no);
+        assertEq(oracle.credits(address(0x5EBF)), STAKE / 2, "it recovered half");
         vm.prank(griefer);
         vm.expectRevert(abi.encodeWithSelector(IAgentOracle.NotBonded.selector, griefer));
         oracle.unbond();
@@ -197,6 +202,58 @@ contract AgentOracleAttacksTest is OracleFixture {
         oracle.fulfill(id, report);
         assertEq(oracle.nodeInfo(vm.addr(keys[2])).credit, 0, "unbonding: unpaid");
         assertEq(_nodeCredits(), FEE, "the three bonded share the fee");
+    }
+
+    /// A double-signer reports itself from a second address to recover the reporter's half: it
+    /// still loses the other half and can never sign again (the price of equivocation is half the
+    /// stake at least; the owner's half is not the node's to take back).
+    function testSelfReportingStillCostsHalfTheStake() public {
+        uint256 id = ask(IAgentOracle.Kind.Bool);
+        bytes32 c = commitment(id);
+        address liar = vm.addr(keys[1]);
+        IAgentOracle.SignedCommit memory yes = signedSeal(oracle, keys[1], c, abi.encode(true));
+        IAgentOracle.SignedCommit memory no = signedSeal(oracle, keys[1], c, abi.encode(false));
+        vm.prank(liar); // even as its own reporter
+        oracle.slash(yes, no);
+        assertEq(oracle.credits(liar), STAKE / 2, "half back at most");
+        assertTrue(!oracle.isSignerOf(liar, 1), "and out for good");
+        vm.deal(liar, STAKE);
+        vm.prank(liar);
+        vm.expectRevert(abi.encodeWithSelector(IAgentOracle.AlreadyStaked.selector, liar));
+        oracle.stake{value: STAKE}();
+    }
+
+    /// A node removed from the registry while a request of its epoch is pending still answers for
+    /// that epoch and is paid; a node added after the request cannot sign it.
+    function testARegistryChangeMidRequestNeitherRobsNorAddsSigners() public {
+        address[] memory next = new address[](4);
+        for (uint256 i; i < 3; ++i) next[i] = vm.addr(keys[i + 1]);
+        keys.push(0xA11CE + 99);
+        next[3] = vm.addr(keys[4]);
+        stakeAs(oracle, keys[4]);
+        oracle.proposeNodes(next);
+        vm.warp(block.timestamp + 1 days - 1);
+        uint256 id = consumer.askPinned{value: FEE}("q", IAgentOracle.Kind.Bool, bytes32(0), 1 days);
+        vm.warp(block.timestamp + 1);
+        oracle.applyNodes(); // epoch 2: node 0 out, node 4 in
+        IAgentOracle.Answer[] memory withNew = signed(id, idx(1, 2, 4), same(3, abi.encode(true)));
+        vm.expectRevert(abi.encodeWithSelector(IAgentOracle.UnknownSigner.selector, vm.addr(keys[4])));
+        oracle.fulfill(id, withNew);
+        oracle.fulfill(id, signed(id, range(3), same(3, abi.encode(true))));
+        assertEq(oracle.nodeInfo(vm.addr(keys[0])).credit, FEE / 3, "the removed node is paid for its epoch");
+    }
+
+    /// Extreme callback gas and gas-price bounds: the fee maths never overflows into a panic; a
+    /// request is refused with the estimate, or accepted with a fee that covers it.
+    function testFuzzExtremeBoundsAreRefusedByNameNotByPanic(uint32 callbackGas, uint64 maxGasPrice) public {
+        callbackGas = uint32(callbackGas % 2_000_001);
+        uint256 estimate = oracle.estimateFee(IAgentOracle.Kind.Text, callbackGas, maxGasPrice);
+        if (estimate > 100 ether) {
+            vm.expectRevert(abi.encodeWithSelector(IAgentOracle.FeeBelowEstimate.selector, 100 ether, estimate));
+            oracle.requestPinned{value: 100 ether}("q", IAgentOracle.Kind.Text, "", callbackGas, bytes32(0), 0, maxGasPrice);
+        } else {
+            oracle.requestPinned{value: estimate}("q", IAgentOracle.Kind.Text, "", callbackGas, bytes32(0), 0, maxGasPrice);
+        }
     }
 
     // ------------------------------------------------------------------ re-entrancy
@@ -256,13 +313,15 @@ contract AgentOracleAttacksTest is OracleFixture {
                         ? abi.encode((r >> (48 + i)) % 5 != 0)
                         : abi.encode(uint256(100 + (r >> (56 + 8 * i)) % 7));
                 }
+                bytes memory data = abi.encodeCall(IAgentOracle.fulfill, (id, signed(id, range(4), vs)));
                 vm.prank(others[(r >> 90) % 4]);
-                address(oracle).call(abi.encodeCall(IAgentOracle.fulfill, (id, signed(id, range(4), vs))));
+                address(oracle).call(data);
             } else if (op == 3 && made > 0) {
                 uint256 id = ids[(r >> 40) % made];
                 if (status(id) != IAgentOracle.Status.Pending) continue;
+                bytes memory data = abi.encodeCall(IAgentOracle.settleUnanswerable, (id, verdicts(id, range(4), 3)));
                 vm.prank(others[(r >> 90) % 4]);
-                address(oracle).call(abi.encodeCall(IAgentOracle.settleUnanswerable, (id, verdicts(id, range(4), 3))));
+                address(oracle).call(data);
             } else if (op == 4 && made > 0) {
                 vm.warp(block.timestamp + 2 hours);
                 address(oracle).call(abi.encodeCall(IAgentOracle.cancel, (ids[(r >> 40) % made])));
