@@ -47,6 +47,8 @@ contract AgentOracle is IAgentOracle {
     uint256 private constant FULFIL_TAIL = 9_000; // gas spent in `fulfill` after it reads its own gas
     uint256 private constant TAIL_PER_NODE = 1_000; // ... per node of the report (payout, event)
     uint256 private constant TEXT_GAS_PER_NODE = 3_000; // a text reveal: more calldata and hashing
+    uint256 private constant HONEST_GAS = 60_000; // an honest report costs less than this (with 21k and calldata) ...
+    uint256 private constant HONEST_GAS_PER_ENTRY = 30_000; // ... plus this per entry, plus its callback
     uint256 internal constant MAX_UNBONDING_DELAY = 365 days;
 
     /// Stake a node puts up to sign, and how long it stays slashable after it asks for it back.
@@ -112,10 +114,15 @@ contract AgentOracle is IAgentOracle {
         return _node[node].until == NEVER;
     }
 
-    /// Registered for the epoch and staked (bonded or unbonding, not slashed).
-    function isSignerOf(address node, uint32 epoch_) public view returns (bool) {
-        NodeSlot memory s = _node[node];
-        return s.since != 0 && s.since <= epoch_ && epoch_ < s.until && (s.bond == Bond.Bonded || s.bond == Bond.Unbonding);
+    /// Registered for the epoch and bonded (an unbonding, withdrawn or slashed node no longer
+    /// counts: a seal that settles anything was made by a node slashable for `unbondingDelay` after).
+    function isSignerOf(address node, uint32 epoch_) external view returns (bool) {
+        return _node[node].bond == Bond.Bonded && _registered(_node[node], epoch_);
+    }
+
+    function _registered(NodeSlot storage s, uint32 epoch_) internal view returns (bool) {
+        (uint32 since, uint32 until) = (s.since, s.until);
+        return since != 0 && since <= epoch_ && epoch_ < until;
     }
 
     function nodeInfo(address node) external view returns (NodeInfo memory) {
@@ -135,11 +142,15 @@ contract AgentOracle is IAgentOracle {
     /// The least fee of a request, for the current registry of n nodes:
     /// (fulfilGas + gasPerNode * n (+ text reveals) + callbackGasLimit) * gasPrice + premium * n.
     function estimateFee(Kind kind, uint32 callbackGasLimit, uint256 gasPrice) public view returns (uint256) {
-        Params memory p = _params;
         uint256 n = _nodes.length;
-        uint256 gas = uint256(p.fulfilGas) + uint256(p.gasPerNode) * n + callbackGasLimit;
+        return _pricedGas(kind, callbackGasLimit, n) * gasPrice + uint256(_params.premium) * n;
+    }
+
+    /// The gas a fee pays for with n nodes: also the most a transmitter is reimbursed (padding a
+    /// report cannot turn the nodes' share into its gas).
+    function _pricedGas(Kind kind, uint32 callbackGasLimit, uint256 n) internal view returns (uint256 gas) {
+        gas = uint256(_params.fulfilGas) + uint256(_params.gasPerNode) * n + callbackGasLimit;
         if (kind == Kind.Text) gas += TEXT_GAS_PER_NODE * n;
-        return gas * gasPrice + uint256(p.premium) * n;
     }
 
     function params() external view returns (Params memory) {
@@ -366,7 +377,7 @@ contract AgentOracle is IAgentOracle {
         uint256 n = signers.length;
         uint256 gas = gasStart - gasleft() + TX_GAS + _calldataGas() + FULFIL_TAIL + TAIL_PER_NODE * n;
         uint256 fee = r.fee;
-        reimbursement = _reimburse(gas, r.maxGasPrice, fee);
+        reimbursement = _reimburse(r, gas, n);
         uint256 count;
         for (uint256 i; i < n; ++i) {
             if (paid & (1 << i) != 0) ++count;
@@ -384,13 +395,21 @@ contract AgentOracle is IAgentOracle {
     }
 
     /// Credits `gas` at the capped price to the transmitter (its node credit when it is a node).
-    /// The write that pays it comes after the gas is read: it is added (a cold read, then a new
-    /// refund slot or a change of a non-zero one).
-    function _reimburse(uint256 gas, uint64 maxGasPrice, uint256 fee) internal returns (uint256 amount) {
+    /// Beyond what an honest report of n entries costs, the gas is capped at what the fee priced
+    /// (padding cannot turn the nodes' share into the transmitter's gas; an honest report does not
+    /// pay for reading the parameters). What runs after the gas is read is added: a cold read,
+    /// then a new refund slot or a change of a non-zero one.
+    function _reimburse(Request storage r, uint256 gas, uint256 n) internal returns (uint256 amount) {
         bool node = _node[msg.sender].since != 0;
         gas += 2_100 + (node || refunds[msg.sender] != 0 ? 2_900 : 20_000);
+        uint32 callbackGas = r.callbackGasLimit;
+        if (gas > HONEST_GAS + HONEST_GAS_PER_ENTRY * n + callbackGas) {
+            uint256 cap = _pricedGas(r.kind, callbackGas, n);
+            if (gas > cap) gas = cap;
+        }
+        uint256 fee = r.fee;
         uint256 price = tx.gasprice;
-        if (price > maxGasPrice) price = maxGasPrice;
+        if (price > r.maxGasPrice) price = r.maxGasPrice;
         if (price > block.basefee + MAX_TIP) price = block.basefee + MAX_TIP;
         amount = gas * price;
         if (amount > fee) amount = fee;
@@ -480,13 +499,14 @@ contract AgentOracle is IAgentOracle {
         address[] memory signers = new address[](n);
         uint8[] memory reasons = new uint8[](n);
         uint256[6] memory votes;
+        uint256 counted;
         address prev;
         for (uint256 i; i < n; ++i) {
             uint8 reason = verdicts[i].reason;
             if (reason == 0 || reason > uint8(type(Reason).max)) revert BadReason(i);
             bytes32 structHash = keccak256(abi.encode(UNANSWERABLE_TYPEHASH, c.commitment, reason, verdicts[i].modelId));
             address signer = _recover(_digest(c.domain, structHash), verdicts[i].signature, i);
-            if (!isSignerOf(signer, c.epoch)) revert UnknownSigner(signer);
+            if (!_registered(_node[signer], c.epoch)) revert UnknownSigner(signer);
             if (signer <= prev) {
                 if (signer == prev) revert DuplicateSigner(signer);
                 revert SignersNotSorted(i);
@@ -494,8 +514,11 @@ contract AgentOracle is IAgentOracle {
             prev = signer;
             signers[i] = signer;
             reasons[i] = reason;
+            if (_node[signer].bond != Bond.Bonded) continue; // as in fulfill: does not count
             votes[reason]++;
+            ++counted;
         }
+        if (counted < r.quorum) revert QuorumNotMet(counted, r.quorum);
         uint8 top = 1;
         for (uint8 k = 2; k < 6; ++k) {
             if (votes[k] > votes[top]) top = k;
@@ -506,7 +529,7 @@ contract AgentOracle is IAgentOracle {
 
         uint256 fee = r.fee;
         uint256 gas = c.gasStart - gasleft() + TX_GAS + _calldataGas() + FULFIL_TAIL;
-        uint256 reimbursement = _reimburse(gas, r.maxGasPrice, fee);
+        uint256 reimbursement = _reimburse(r, gas, n);
         if (fee > reimbursement) refunds[r.consumer] += fee - reimbursement;
         emit Unanswered(requestId, reasons, signers, fee - reimbursement, reimbursement, ok);
     }
@@ -533,10 +556,9 @@ contract AgentOracle is IAgentOracle {
         bytes32 structHash = keccak256(abi.encode(COMMIT_TYPEHASH, c.commitment, a.seal, a.modelId));
         signer = _recover(_digest(c.domain, structHash), a.signature, i);
         NodeSlot storage s = _node[signer];
-        (uint32 since, uint32 until, Bond bond) = (s.since, s.until, s.bond);
-        if (since == 0 || since > c.epoch || c.epoch >= until || (bond != Bond.Bonded && bond != Bond.Unbonding)) {
-            revert UnknownSigner(signer);
-        }
+        if (!_registered(s, c.epoch)) revert UnknownSigner(signer);
+        // unbonding, withdrawn or slashed since it sealed: it does not count (nor revert the report)
+        if (s.bond != Bond.Bonded) return signer;
         s.answered += 1;
         if (a.value.length == 0 || !_shapeOk(c.kind, c.labels, a.value)) return signer;
         bytes32 h = keccak256(a.value);

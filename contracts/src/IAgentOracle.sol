@@ -30,13 +30,17 @@ pragma solidity ^0.8.24;
 /// not by the chain. Nor can it pay a node the transmitter left out of the report.
 ///
 /// Economics. A request pays at least `estimateFee(kind, callbackGasLimit, maxGasPrice)`. The
-/// transmitter of a settlement is reimbursed its gas at min(tx.gasprice, maxGasPrice, basefee +
-/// 2 gwei) from the fee; the rest is shared equally by every node of the report whose revealed
+/// transmitter of a settlement is reimbursed its gas, at most the gas the fee priced (fulfil gas +
+/// gas per entry of the report + callback gas: padding a report cannot eat the nodes' share), at
+/// min(tx.gasprice, maxGasPrice, basefee + 2 gwei) from the fee; the rest is shared equally by every node of the report whose revealed
 /// answer is the result (exact kinds) or lies in the honest band [x_f, x_(r-1-f)] of the r
 /// sorted revealed observations (numeric kinds). Nodes stake `stakeAmount` to sign at all; a
 /// node that signed two different seals for the same request is slashed by anyone showing both
 /// signatures (the reporter gets half the stake, the owner the rest); stake leaves after
-/// `unbondingDelay`. Counters per node (answered, agreed, slashed) are public (`nodeInfo`).
+/// `unbondingDelay`. Only bonded nodes count in a settlement: an entry of a node that has since
+/// unbonded, withdrawn or been slashed is kept in the report but neither counts nor is paid (it
+/// cannot revert the report), so every seal that settles anything stays slashable for the whole
+/// unbonding delay. Counters per node (answered, agreed, slashed) are public (`nodeInfo`).
 ///
 /// Registry and parameter changes are proposed by the owner and take effect after `params().delay`
 /// (anyone applies them once due); ownership moves in two steps. Payments are pulled: node
@@ -109,8 +113,8 @@ interface IAgentOracle {
         bytes signature;
     }
 
-    /// A node's stake: staked nodes sign; unbonding ones still sign (and can be slashed) until they
-    /// withdraw; a slashed address can never stake again.
+    /// A node's stake: bonded nodes sign; unbonding ones no longer count in settlements but can be
+    /// slashed until they withdraw; a slashed address can never stake again.
     enum Bond {
         None,
         Bonded,
@@ -271,7 +275,8 @@ interface IAgentOracle {
 
     /// Stake exactly `stakeAmount` (a node signs nothing before it has).
     function stake() external payable;
-    /// Start the unbonding delay; the node keeps signing and can be slashed until it withdraws.
+    /// Start the unbonding delay; the node's seals and verdicts stop counting at once (finish
+    /// pending rounds first) and it can be slashed until it withdraws.
     function unbond() external;
     /// After the delay: the stake leaves to `to` and the node no longer signs.
     function withdrawStake(address to) external;

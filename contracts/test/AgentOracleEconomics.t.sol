@@ -236,8 +236,8 @@ contract AgentOracleEconomicsTest is OracleFixture {
         assertEq(oracle.credits(reporter), STAKE / 2, "paid once");
 
         IAgentOracle.Answer[] memory withLiar = signed(id, range(3), same(3, abi.encode(true)));
-        vm.expectRevert(abi.encodeWithSelector(IAgentOracle.UnknownSigner.selector, liar));
-        oracle.fulfill(id, withLiar);
+        vm.expectRevert(abi.encodeWithSelector(IAgentOracle.QuorumNotMet.selector, 2, 3));
+        oracle.fulfill(id, withLiar); // the slashed node's entry no longer counts
         vm.expectRevert(abi.encodeWithSelector(IAgentOracle.NotUnbonding.selector, liar));
         vm.prank(liar);
         oracle.withdrawStake(liar); // a slashed node's stake is gone
@@ -277,8 +277,8 @@ contract AgentOracleEconomicsTest is OracleFixture {
         vm.prank(node);
         oracle.withdrawStake(node);
         uint256 id = consumer.askPinned{value: FEE}("q", IAgentOracle.Kind.Bool, bytes32(0), 0);
-        oracle.fulfill(id, signed(id, range(3), same(3, abi.encode(true))));
-        assertTrue(_credit(0) > 0, "an unbonding node still signs (and answers for it)");
+        oracle.fulfill(id, signed(id, range(4), same(4, abi.encode(true))));
+        assertEq(_credit(0), 0, "an unbonding node no longer counts (it stays slashable: next test)");
         vm.warp(due);
         uint256 before = node.balance;
         vm.prank(node);
