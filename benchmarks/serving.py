@@ -2,7 +2,9 @@
 Prints JSON. For each variant of the server settings (default: the ones stack/cpu.py chooses
 from this CPU's features, beside the alternatives named with --variants):
 
-- time to ready, cold (empty vLLM cache dir) and warm (second start, same cache dir);
+- time to ready, cold (empty vLLM cache dir) and warm (second start, same cache dir), as wall
+  and CPU seconds, and when each start-up phase ended (from vLLM's log: imports in each process,
+  weights, KV cache and warm-up, API);
 - decisions per second at 1, 8 and 32 concurrent, the agent's real prompts and decision schema
   (benchmarks/scenarios/decisions.yaml), through the service path (ModelClient with its
   in-flight limit) and as raw HTTP requests to vLLM, measured raw, service, service, raw at each
@@ -12,7 +14,7 @@ from this CPU's features, beside the alternatives named with --variants):
 - free text at the same token count (no schema), one-at-a-time and 32 concurrent: what guided
   decoding costs.
 
-    .venv/bin/python benchmarks/serving.py [--variants chosen,fp32,compiled,all_cores,one_process,...] [--no-cold]
+    .venv/bin/python benchmarks/serving.py [--variants chosen,fp32,compiled,two_processes,...] [--no-cold]
     .venv/bin/python benchmarks/serving.py --url http://127.0.0.1:18000/v1   # decisions/s only, a running server
 
 The machine may be shared: compare figures within one run, not across runs.
@@ -48,7 +50,7 @@ from concilium.stack.model import BUNDLED_NAME, prepare_bundled_model  # noqa: E
 from concilium.stack.vllm_server import VLLMServer  # noqa: E402
 
 LEVELS = {1: 6, 8: 16, 32: 64}  # concurrency -> requests measured
-VARIANTS = ("chosen", "fp32", "bf16", "compiled", "iomp", "all_cores", "one_process", "one_process_all_cores")
+VARIANTS = ("chosen", "fp32", "bf16", "compiled", "iomp", "all_cores", "three_processes", "two_processes", "one_process")
 
 
 def variant(name: str) -> ServingSettings:
@@ -60,8 +62,9 @@ def variant(name: str) -> ServingSettings:
         "compiled": dataclasses.replace(chosen, eager=False),
         "iomp": cpu_settings(preload_iomp=True),
         "all_cores": dataclasses.replace(chosen, reserved_cpus=0),
-        "one_process": dataclasses.replace(chosen, single_process=True),
-        "one_process_all_cores": dataclasses.replace(chosen, single_process=True, reserved_cpus=0),
+        "three_processes": dataclasses.replace(chosen, processes=3),
+        "two_processes": dataclasses.replace(chosen, processes=2),
+        "one_process": dataclasses.replace(chosen, processes=1),
     }[name]
 
 
@@ -189,6 +192,7 @@ async def measure(name: str, settings: ServingSettings, model_dir: Path, work: W
             await server.start(log)
             res[f"ready_s_{which}"] = round(server.ready_seconds or 0, 1)
             res[f"ready_cpu_s_{which}"] = cpu_seconds(server.process.proc.pid)
+            res[f"phases_s_{which}"] = server.phases()  # wall seconds from start to each phase (vLLM's log)
             if which == "warm":
                 res["decisions"] = await throughput(server.url, work)
         except ConciliumError as e:
@@ -229,7 +233,7 @@ async def main(names: list[str], cold: bool) -> dict:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--variants", default="chosen", help="comma-separated: chosen, fp32, bf16, compiled, iomp, all_cores, one_process, one_process_all_cores")
+    ap.add_argument("--variants", default="chosen", help="comma-separated: " + ", ".join(VARIANTS))
     ap.add_argument("--no-cold", action="store_true", help="skip the cold start (use the machine-wide cache)")
     ap.add_argument("--url", help="only decisions/s, against this running server of the bundled model (e.g. http://127.0.0.1:18000/v1)")
     a = ap.parse_args()

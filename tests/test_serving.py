@@ -162,3 +162,19 @@ async def test_bundled_model_is_the_trained_model_not_random_weights(vllm):
     schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}
     out = await client.decide([("user", "What is the capital of France? Answer in JSON.")], schema)
     assert "paris" in out.value["city"].lower()
+
+
+def test_start_up_phases_come_from_vllms_log():
+    from datetime import datetime
+
+    from concilium.stack.vllm_server import next_phase, startup_phases
+
+    log = "\n".join([
+        "(APIServer pid=1) INFO 11-26 11:46:53 [model.py:733] Resolved architecture: LlamaForCausalLM",
+        "(EngineCore pid=2) INFO 11-26 11:47:11 [core.py:133] Initializing a V1 LLM engine",
+        "(Worker pid=3) INFO 11-26 11:47:36 [cpu_model_runner.py:68] Starting to load model /m...",
+    ])
+    done = startup_phases(log, datetime(2026, 11, 26, 11, 46, 35, 400000))
+    assert done == {"api_imported": 18.0, "engine_process_up": 36.0, "model_loading": 61.0}
+    assert next_phase(done) == "loading the weights"
+    assert next_phase({}).startswith("importing torch and vLLM")

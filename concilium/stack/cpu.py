@@ -72,18 +72,20 @@ def iomp_library() -> Path | None:
 @dataclass(frozen=True)
 class ServingSettings:
     """`reserved_cpus`: cores vLLM keeps free of compute threads for its scheduler (vLLM's own
-    default on x86 is 1: on 2 cores, half the machine). `single_process`: engine and worker in
-    the API server's process (one torch import instead of three at start-up)."""
+    default on x86 is 1: on 2 cores, half the machine). `processes`: 3 is vLLM's default (API
+    server, engine core, one worker: each spawned, each importing torch and vLLM, which is most
+    of the start-up on a CPU); 2 runs the worker inside the engine core (`uni` executor); 1 runs
+    the engine in the API server's process too."""
 
     dtype: str = "bfloat16"
     eager: bool = False
     preload: tuple[str, ...] = field(default_factory=tuple)
     reserved_cpus: int | None = None
-    single_process: bool = False
+    processes: int = 3
 
     def args(self) -> list[str]:
         return ["--dtype", self.dtype, *(["--enforce-eager"] if self.eager else []),
-                *(["--distributed-executor-backend", "uni"] if self.single_process else [])]
+                *(["--distributed-executor-backend", "uni"] if self.processes < 3 else [])]
 
     def env(self) -> dict[str, str]:
         env = {}
@@ -91,7 +93,7 @@ class ServingSettings:
             env["LD_PRELOAD"] = ":".join([*self.preload, *filter(None, [os.environ.get("LD_PRELOAD")])])
         if self.reserved_cpus is not None:
             env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.reserved_cpus)
-        if self.single_process:
+        if self.processes < 2:
             env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         return env
 
@@ -99,7 +101,7 @@ class ServingSettings:
         return ", ".join([self.dtype, "eager" if self.eager else "compiled",
                           *(["iomp preloaded"] if self.preload else []),
                           *([f"{self.reserved_cpus} reserved cpus"] if self.reserved_cpus is not None else []),
-                          *(["single process"] if self.single_process else [])])
+                          *([f"{self.processes} processes"] if self.processes != 3 else [])])
 
 
 def cpu_settings(features: CpuFeatures | None = None, preload_iomp: bool = False) -> ServingSettings:
