@@ -50,7 +50,7 @@ from concilium.stack.model import BUNDLED_NAME, prepare_bundled_model  # noqa: E
 from concilium.stack.vllm_server import VLLMServer  # noqa: E402
 
 LEVELS = {1: 6, 8: 16, 32: 64}  # concurrency -> requests measured
-VARIANTS = ("chosen", "fp32", "bf16", "compiled", "iomp", "all_cores", "three_processes", "two_processes", "one_process")
+VARIANTS = ("chosen", "fp32", "bf16", "compiled", "iomp", "all_cores", "three_processes", "two_processes", "one_process", "pinned", "unpinned")
 
 
 def variant(name: str) -> ServingSettings:
@@ -65,6 +65,8 @@ def variant(name: str) -> ServingSettings:
         "three_processes": dataclasses.replace(chosen, processes=3),
         "two_processes": dataclasses.replace(chosen, processes=2),
         "one_process": dataclasses.replace(chosen, processes=1),
+        "pinned": dataclasses.replace(chosen, pinned=True),
+        "unpinned": dataclasses.replace(chosen, pinned=False),
     }[name]
 
 

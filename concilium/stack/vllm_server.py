@@ -25,8 +25,8 @@ STRUCTURED_OUTPUTS = {"backend": "xgrammar", "disable_any_whitespace": True}
 FIRST_START_GUESS = {True: 45, False: 180}  # seconds on 2 CPU cores, eager / compiled
 # What vLLM's log says as it starts, in order: (phase done, marker in the log, what comes next).
 PHASES = (
-    ("api_imported", "(APIServer", "starting the engine process (it imports torch and vLLM again)"),
-    ("engine_process_up", "(EngineCore", "starting the worker (another import) and loading the model"),
+    ("api_imported", "(APIServer", "starting the engine process, which imports torch and vLLM again"),
+    ("engine_process_up", "(EngineCore", "starting the worker, another import, then loading the model"),
     ("model_loading", "Starting to load model", "loading the weights"),
     ("weights_loaded", "Loading weights took", "allocating the KV cache and warming up"),
     ("engine_ready", "init engine (profile", "starting the HTTP API"),
@@ -52,7 +52,7 @@ def startup_phases(log_text: str, started: datetime) -> dict[str, float]:
 
 def next_phase(done: dict[str, float]) -> str:
     """What vLLM is doing now, from the phases its log has shown so far."""
-    now = "importing torch and vLLM (API server)"
+    now = "importing torch and vLLM in the API server"
     for name, _, then in PHASES:
         if name in done:
             now = then
