@@ -24,7 +24,7 @@ from concilium.chain.wallets import dev_wallet  # noqa: E402
 from concilium.llm.decisions import DecisionSchema, Layout  # noqa: E402
 from concilium.spec import parse_spec  # noqa: E402
 from concilium.tools.context import ToolContext  # noqa: E402
-from concilium.tools.registry import TOOLS  # noqa: E402
+from concilium.seams.tool import TOOLS  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios" / "decisions.yaml"
 SPEC = """
