@@ -78,7 +78,9 @@ class ServingSettings:
     the engine in the API server's process too. `pinned`: vLLM binds its compute thread to the
     first core it does not reserve (core 0 on 2 cores), from the worker's start (its imports
     too); every vLLM on the machine picks the same core, so two servers (two model families, or
-    neighbours) share one core while the other idles. Unpinned, the OS places the threads."""
+    neighbours) share one core while the other idles. Unpinned, the OS places the threads: the
+    worker started 2-5x faster beside other servers but decoded 0.1-0.4 tokens/s against 8-18
+    pinned (benchmarks/serving.py, variant `unpinned`), so pinned stays the default."""
 
     dtype: str = "bfloat16"
     eager: bool = False
