@@ -22,8 +22,9 @@ from concilium.agents.prompt import build_messages  # noqa: E402
 from concilium.chain.client import ChainClient  # noqa: E402
 from concilium.chain.wallets import dev_wallet  # noqa: E402
 from concilium.llm.decisions import DecisionSchema, Layout  # noqa: E402
-from concilium.spec import WRITE_TOOLS, parse_spec  # noqa: E402
+from concilium.spec import parse_spec  # noqa: E402
 from concilium.tools.context import ToolContext  # noqa: E402
+from concilium.seams.tool import TOOLS  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios" / "decisions.yaml"
 SPEC = """
@@ -35,7 +36,12 @@ addresses:
   treasury: {wallet: treasury}
   hot_wallet: {wallet: hot}
   cold_storage: "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
-contracts: {usdc: {address: "0x5FbDB2315678afecb367f032d93F642f64180aa3", abi: erc20}}
+contracts:
+  usdc: {address: "0x5FbDB2315678afecb367f032d93F642f64180aa3", abi: erc20}
+  weth: {address: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512", abi: weth9}
+  router: {address: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0", abi: uniswap_v3_router}
+  quoter: {address: "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9", abi: uniswap_v3_quoter}
+  weth_usdc_pool: {address: "0xDc64a140Aa3E981100a9becA4E685f962f0cF6C9", abi: uniswap_v3_pool}
 agents: [%s]
 """
 
@@ -58,7 +64,8 @@ def load(layout: Layout = "reason_first", path: Path = SCENARIOS) -> list[Scenar
     out = []
     for s in doc["scenarios"]:
         tools = s.get("tools", d["tools"])
-        missing = [t for t in tools if t not in WRITE_TOOLS]
+        names = [t if isinstance(t, str) else next(iter(t)) for t in tools]
+        missing = [t for t in names if t not in TOOLS or not TOOLS.get(t).writes]
         if missing:
             out.append(Scenario(s["id"], s["kind"], s["expect"], [], DecisionSchema({}), f"tool not registered: {', '.join(missing)}"))
             continue
@@ -92,7 +99,7 @@ def right_action(expect: dict[str, Any], value: dict[str, Any]) -> bool:
     if value.get("action") != expect["action"]:
         return False
     args = value.get("args", {})
-    for key in ("to", "token"):
+    for key in ("to", "token", "sell"):
         if key in expect and args.get(key) != expect[key]:
             return False
     if "amount" in expect:

@@ -10,13 +10,17 @@ Greedy decoding with a fixed seed makes every node on one model server give one 
 family is asked once per question (the nodes' answers are that answer, copied per node); this
 measures the models and the settlement rule, not the network transport (tests/test_oracle*.py do).
 
-    .venv/bin/python benchmarks/oracle_agreement.py --smollm2-url URL --gemma3-url URL [--nodes 4] [--limit N]
+    .venv/bin/python benchmarks/oracle_agreement.py [--smollm2-url URL] [--gemma3-url URL] [--nodes 4] [--limit N]
+
+A model whose URL is not given is started here (the bundled entry; both run at once).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -34,6 +38,9 @@ from concilium.llm.client import ModelClient  # noqa: E402
 from concilium.oracle.kinds import BadValue, Kind, answer_schema, encode_answer, encode_options, prompt_messages  # noqa: E402
 from concilium.oracle.params import fault_tolerance  # noqa: E402
 from concilium.stack.bundled import REGISTRY  # noqa: E402
+from concilium.stack.embedded import EmbeddedStack  # noqa: E402
+
+BUNDLED_KEY = {"smollm2": "smollm2", "gemma3": "gemma3-270m"}  # family -> bundled model entry
 
 QUESTIONS = Path(__file__).resolve().parent / "scenarios" / "oracle_questions.yaml"
 
@@ -82,9 +89,26 @@ def settle(kind: Kind, values: list[bytes | None], quorum: int) -> bytes | None:
 
 async def main(args) -> dict:
     families = [f.strip() for f in args.models.split(",")]
+    unknown = [f for f in families if f not in BUNDLED_KEY]
+    if unknown:
+        raise ValueError(f"unknown model family {unknown[0]!r}; choose from {', '.join(BUNDLED_KEY)}")
     urls = {"smollm2": args.smollm2_url, "gemma3": args.gemma3_url}
-    served = {"smollm2": REGISTRY["smollm2"].served_name, "gemma3": REGISTRY["gemma3-270m"].served_name}
-    models = {f: ModelClient(urls[f], served[f]) for f in families}
+    stack = EmbeddedStack(Path(tempfile.mkdtemp(prefix="concilium-agreement-")), progress=lambda m: print(m, file=sys.stderr))
+    try:
+        models = {}
+        for f in families:
+            name = REGISTRY[BUNDLED_KEY[f]].served_name
+            if urls[f] is None:  # not given: start the bundled model here
+                server, digest = await stack.model(f"bundled:{BUNDLED_KEY[f]}")
+                models[f] = ModelClient(server.url, name, weights_digest=digest)
+            else:
+                models[f] = ModelClient(urls[f], name)
+        return await agreement(args, families, models, {f: REGISTRY[BUNDLED_KEY[f]].served_name for f in families})
+    finally:
+        stack.stop()
+
+
+async def agreement(args, families: list[str], models: dict[str, ModelClient], served: dict[str, str]) -> dict:
     n = args.nodes
     f_, quorum = fault_tolerance(n)
     questions = load_questions(args.limit)
@@ -129,8 +153,8 @@ async def main(args) -> dict:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="smollm2,gemma3")
-    p.add_argument("--smollm2-url", default="http://127.0.0.1:18000/v1")
-    p.add_argument("--gemma3-url", default=None)
+    p.add_argument("--smollm2-url", default=os.environ.get("CONCILIUM_BENCH_VLLM_URL"), help="a running server (default: start the bundled model)")
+    p.add_argument("--gemma3-url", default=None, help="a running server (default: start the bundled model)")
     p.add_argument("--nodes", type=int, default=4)
     p.add_argument("--limit", type=int, default=None, help="ask only the first N questions of each kind")
     emit("oracle_agreement", main(p.parse_args()))

@@ -2,16 +2,20 @@
 Prints JSON. For each variant of the server settings (default: the ones stack/cpu.py chooses
 from this CPU's features, beside the alternatives named with --variants):
 
-- time to ready, cold (empty vLLM cache dir) and warm (second start, same cache dir);
+- time to ready, cold (empty vLLM cache dir) and warm (second start, same cache dir), as wall
+  and CPU seconds, and when each start-up phase ended (from vLLM's log: imports in each process,
+  weights, KV cache and warm-up, API);
 - decisions per second at 1, 8 and 32 concurrent, the agent's real prompts and decision schema
   (benchmarks/scenarios/decisions.yaml), through the service path (ModelClient with its
-  in-flight limit) and as raw HTTP requests to vLLM, interleaved in the same run; the ratios
-  32-concurrent / one-at-a-time for both (the service figure only means something next to raw
-  vLLM's own);
+  in-flight limit) and as raw HTTP requests to vLLM, measured raw, service, service, raw at each
+  level; the ratios 32-concurrent / one-at-a-time for both (the service figure only means
+  something next to raw vLLM's own), service / raw at each level, the client's CPU time per
+  decision for both paths and the in-flight limit the service path had;
 - free text at the same token count (no schema), one-at-a-time and 32 concurrent: what guided
   decoding costs.
 
-    .venv/bin/python benchmarks/serving.py [--variants chosen,fp32,compiled,all_cores,one_process,...] [--no-cold]
+    .venv/bin/python benchmarks/serving.py [--variants chosen,fp32,compiled,two_processes,...] [--no-cold]
+    .venv/bin/python benchmarks/serving.py --url http://127.0.0.1:18000/v1   # decisions/s only, a running server
 
 The machine may be shared: compare figures within one run, not across runs.
 """
@@ -37,6 +41,7 @@ import _scenarios  # noqa: E402
 from _report import emit  # noqa: E402
 
 from concilium.errors import ConciliumError  # noqa: E402
+from concilium.llm.admission import limit_for  # noqa: E402
 from concilium.llm.client import ModelClient  # noqa: E402
 from concilium.stack.cpu import ServingSettings, cpu_features, cpu_settings  # noqa: E402
 from concilium.stack.bundled import bundled  # noqa: E402
@@ -45,7 +50,7 @@ from concilium.stack.model import BUNDLED_NAME, prepare_bundled_model  # noqa: E
 from concilium.stack.vllm_server import VLLMServer  # noqa: E402
 
 LEVELS = {1: 6, 8: 16, 32: 64}  # concurrency -> requests measured
-VARIANTS = ("chosen", "fp32", "bf16", "compiled", "iomp", "all_cores", "one_process", "one_process_all_cores")
+VARIANTS = ("chosen", "fp32", "bf16", "compiled", "iomp", "all_cores", "three_processes", "two_processes", "one_process", "pinned", "unpinned")
 
 
 def variant(name: str) -> ServingSettings:
@@ -57,8 +62,11 @@ def variant(name: str) -> ServingSettings:
         "compiled": dataclasses.replace(chosen, eager=False),
         "iomp": cpu_settings(preload_iomp=True),
         "all_cores": dataclasses.replace(chosen, reserved_cpus=0),
-        "one_process": dataclasses.replace(chosen, single_process=True),
-        "one_process_all_cores": dataclasses.replace(chosen, single_process=True, reserved_cpus=0),
+        "three_processes": dataclasses.replace(chosen, processes=3),
+        "two_processes": dataclasses.replace(chosen, processes=2),
+        "one_process": dataclasses.replace(chosen, processes=1),
+        "pinned": dataclasses.replace(chosen, pinned=True),
+        "unpinned": dataclasses.replace(chosen, pinned=False),
     }[name]
 
 
@@ -87,7 +95,8 @@ async def raw_request(http: httpx.AsyncClient, url: str, messages, schema, max_t
 
 
 async def rate(concurrency: int, n: int, one) -> dict:
-    """`n` requests, at most `concurrency` at once; decisions/s and completion tokens/s."""
+    """`n` requests, at most `concurrency` at once; decisions/s, completion tokens/s, and the CPU
+    time this (client) process spent per decision."""
     sem = asyncio.Semaphore(concurrency)
     tokens: list[int] = []
     errors = 0
@@ -100,18 +109,36 @@ async def rate(concurrency: int, n: int, one) -> dict:
             except (ConciliumError, httpx.HTTPError):
                 errors += 1
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(run(i) for i in range(n)))
-    dt = time.perf_counter() - t0
-    return {"per_s": round(len(tokens) / dt, 3), "tokens_per_s": round(sum(tokens) / dt, 1),
-            "mean_tokens": round(statistics.mean(tokens), 1) if tokens else 0, "errors": errors}
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"n": len(tokens), "seconds": dt, "tokens": sum(tokens), "errors": errors, "client_cpu_s": cpu}
+
+
+def summary(blocks: list[dict]) -> dict:
+    n, dt, tok = (sum(b[k] for b in blocks) for k in ("n", "seconds", "tokens"))
+    return {"per_s": round(n / dt, 3), "tokens_per_s": round(tok / dt, 1), "mean_tokens": round(tok / max(n, 1), 1),
+            "errors": sum(b["errors"] for b in blocks),
+            "client_cpu_ms_per_decision": round(1000 * sum(b["client_cpu_s"] for b in blocks) / max(n, 1), 1)}
+
+
+async def abba(concurrency: int, n: int, paths: dict) -> dict:
+    """Two paths measured A B B A at one concurrency, so that a neighbour's load drifting during
+    the run falls on both alike (the machine is shared)."""
+    (a, fa), (b, fb) = paths.items()
+    blocks: dict[str, list[dict]] = {a: [], b: []}
+    for name, fn in ((a, fa), (b, fb), (b, fb), (a, fa)):
+        blocks[name].append(await rate(concurrency, n, fn))
+    return {name: summary(bs) for name, bs in blocks.items()}
 
 
 async def throughput(url: str, work: Workload) -> dict:
     client = ModelClient(url, BUNDLED_NAME, timeout=300)
+    gate = limit_for(url, client.timeout)
     async with httpx.AsyncClient() as http:
         for messages, schema in {json.dumps(s): (m, s) for m, s in work.jobs}.values():  # grammar warm-up
             await raw_request(http, url, messages, schema)
+        await client.decide(*work.job(0))  # the client's one-off probe of the server
 
         async def service(i: int) -> int:
             out = await client.decide(*work.job(i))
@@ -120,19 +147,21 @@ async def throughput(url: str, work: Workload) -> dict:
         async def raw(i: int) -> int:
             return await raw_request(http, url, *work.job(i))
 
-        out: dict = {"service": {}, "raw": {}}
+        out: dict = {"service": {}, "raw": {}, "service_over_raw": {}, "admission_limit": {}}
         for c, n in LEVELS.items():
-            out["raw"][str(c)] = await rate(c, n, raw)
-            out["service"][str(c)] = await rate(c, n, service)
+            got = await abba(c, n, {"raw": raw, "service": service})
+            for k in ("service", "raw"):
+                out[k][str(c)] = got[k]
+            out["service_over_raw"][str(c)] = round(got["service"]["per_s"] / max(got["raw"]["per_s"], 1e-9), 2)
+            out["admission_limit"][str(c)] = gate.limit
         for k in ("service", "raw"):
             out[k]["ratio_32_to_1"] = round(out[k]["32"]["per_s"] / max(out[k]["1"]["per_s"], 1e-9), 2)
-        out["service_over_raw_at_32"] = round(out["service"]["32"]["per_s"] / max(out["raw"]["32"]["per_s"], 1e-9), 2)
         n_tok = int(out["raw"]["1"]["mean_tokens"]) or 40
 
         async def free(i: int) -> int:
             return await raw_request(http, url, work.job(i)[0], None, n_tok)
 
-        f1, f32 = await rate(1, LEVELS[1], free), await rate(32, LEVELS[32], free)
+        f1, f32 = summary([await rate(1, LEVELS[1], free)]), summary([await rate(32, LEVELS[32], free)])
         out["free_text_raw"] = {"1": f1, "32": f32, "ratio_32_to_1": round(f32["per_s"] / max(f1["per_s"], 1e-9), 2),
                                 "tokens_each": n_tok}
     return out
@@ -165,6 +194,7 @@ async def measure(name: str, settings: ServingSettings, model_dir: Path, work: W
             await server.start(log)
             res[f"ready_s_{which}"] = round(server.ready_seconds or 0, 1)
             res[f"ready_cpu_s_{which}"] = cpu_seconds(server.process.proc.pid)
+            res[f"phases_s_{which}"] = server.phases()  # wall seconds from start to each phase (vLLM's log)
             if which == "warm":
                 res["decisions"] = await throughput(server.url, work)
         except ConciliumError as e:
@@ -173,6 +203,17 @@ async def measure(name: str, settings: ServingSettings, model_dir: Path, work: W
         finally:
             server.stop()
     return res
+
+
+async def attached(url: str) -> dict:
+    """Decisions/s only, against a server of the bundled model that is already running."""
+    f = cpu_features()
+    load0 = os.getloadavg()[0]
+    out = {"benchmark": "serving", "model": BUNDLED_NAME, "url": url, "concurrency_requests": LEVELS,
+           "cpu": {"kind": f.kind, "native_bf16": f.native_bf16, "cores": f.cores},
+           "decisions": await throughput(url.rstrip("/"), Workload(_scenarios.load()))}
+    out["load_average_1min"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
+    return out
 
 
 async def main(names: list[str], cold: bool) -> dict:
@@ -194,10 +235,14 @@ async def main(names: list[str], cold: bool) -> dict:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--variants", default="chosen", help="comma-separated: chosen, fp32, bf16, compiled, iomp, all_cores, one_process, one_process_all_cores")
+    ap.add_argument("--variants", default="chosen", help="comma-separated: " + ", ".join(VARIANTS))
     ap.add_argument("--no-cold", action="store_true", help="skip the cold start (use the machine-wide cache)")
+    ap.add_argument("--url", help="only decisions/s, against this running server of the bundled model (e.g. http://127.0.0.1:18000/v1)")
     a = ap.parse_args()
+    if a.url:
+        emit("serving", attached(a.url))
     unknown = [v for v in a.variants.split(",") if v not in VARIANTS]
     if unknown:
         ap.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
-    emit("serving", main(a.variants.split(","), not a.no_cold))
+    if not a.url:
+        emit("serving", main(a.variants.split(","), not a.no_cold))

@@ -58,6 +58,21 @@ async def test_in_flight_limit_shrinks_when_the_server_is_slower_than_the_target
     assert limit.throughput is not None
 
 
+async def test_in_flight_limit_counts_a_burst_by_what_shared_the_server():
+    """32 requests admitted together and served together in ~0.5 s is ~64/s. The first one
+    admitted saw nobody else in flight; counting only that made a burst look 30x slower, and the
+    limit shrank exactly when agents stepped together (here the first admitted finish last)."""
+    limit = InFlightLimit(target_seconds=0.25, initial=32)
+
+    async def request(i: int):
+        async with limit.slot():
+            await asyncio.sleep(0.5 - i * 0.005)
+
+    await asyncio.gather(*(request(i) for i in range(32)))
+    assert limit.throughput is not None and limit.throughput > 40
+    assert limit.limit >= 10
+
+
 async def test_a_failed_request_frees_its_slot():
     limit = InFlightLimit(target_seconds=10, initial=1, ceiling=1)
     with pytest.raises(RuntimeError):
@@ -86,6 +101,25 @@ async def test_queued_requests_do_not_time_out_when_each_is_served_in_time(vllm)
         gate.ceiling, gate.limit = saved  # the limit is shared with every client of this server
     assert all(o.value.get("action") == "noop" for o in outs)
     assert time.perf_counter() - t0 > client.timeout  # the queue took longer than any one timeout
+
+
+async def test_concurrent_first_calls_probe_the_server_once(vllm, monkeypatch):
+    """32 agents starting together on a fresh client: one engine probe and one digest lookup,
+    not 32 of each (each made its own HTTP client: seconds of CPU taken from the server)."""
+    from concilium.llm import client as client_module
+
+    calls = 0
+    real = client_module.derive_weights_digest
+
+    async def counted(url, name):
+        nonlocal calls
+        calls += 1
+        return await real(url, name)
+
+    monkeypatch.setattr(client_module, "derive_weights_digest", counted)
+    client = ModelClient(vllm.url, BUNDLED_NAME)
+    ids = await asyncio.gather(*(client.model_id() for _ in range(32)))
+    assert calls == 1 and len(set(ids)) == 1
 
 
 def keeper_schema(layout="reason_first") -> DecisionSchema:
@@ -128,3 +162,19 @@ async def test_bundled_model_is_the_trained_model_not_random_weights(vllm):
     schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}
     out = await client.decide([("user", "What is the capital of France? Answer in JSON.")], schema)
     assert "paris" in out.value["city"].lower()
+
+
+def test_start_up_phases_come_from_vllms_log():
+    from datetime import datetime
+
+    from concilium.stack.vllm_server import next_phase, startup_phases
+
+    log = "\n".join([
+        "(APIServer pid=1) INFO 11-26 11:46:53 [model.py:733] Resolved architecture: LlamaForCausalLM",
+        "(EngineCore pid=2) INFO 11-26 11:47:11 [core.py:133] Initializing a V1 LLM engine",
+        "(Worker pid=3) INFO 11-26 11:47:36 [cpu_model_runner.py:68] Starting to load model /m...",
+    ])
+    done = startup_phases(log, datetime(2026, 11, 26, 11, 46, 35, 400000))
+    assert done == {"api_imported": 18.0, "engine_process_up": 36.0, "model_loading": 61.0}
+    assert next_phase(done) == "loading the weights"
+    assert next_phase({}).startswith("importing torch and vLLM")

@@ -31,28 +31,40 @@ class InFlightLimit:
         self.in_flight = 0
         self.throughput: float | None = None  # requests finished per second, smoothed
         self._cond = asyncio.Condition()
+        self._area = 0.0  # integral of in_flight over time (request-seconds served)
+        self._since = time.monotonic()
+
+    def _tick(self) -> float:
+        now = time.monotonic()
+        self._area += self.in_flight * (now - self._since)
+        self._since = now
+        return now
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self._cond:
             await self._cond.wait_for(lambda: self.in_flight < self.limit)
+            start = self._tick()
+            area0 = self._area
             self.in_flight += 1
-            concurrent = self.in_flight
-        start = time.monotonic()
         ok = False
         try:
             yield
             ok = True
         finally:
             async with self._cond:
+                end = self._tick()
                 self.in_flight -= 1
                 if ok:
-                    self._observe(concurrent, time.monotonic() - start)
+                    self._observe((self._area - area0) / max(end - start, 1e-9), end - start)
                 self._cond.notify_all()
 
-    def _observe(self, concurrent: int, seconds: float) -> None:
-        """`concurrent` requests shared the server for `seconds`: that is its throughput now."""
-        rate = concurrent / max(seconds, 1e-3)
+    def _observe(self, sharing: float, seconds: float) -> None:
+        """On average `sharing` requests (this one included) shared the server for this request's
+        `seconds`: by Little's law it finished sharing / seconds requests per second. (Counting
+        only those in flight when it was admitted undercounts a burst: the first of 32 admitted
+        together saw one.)"""
+        rate = sharing / max(seconds, 1e-3)
         self.throughput = rate if self.throughput is None else 0.7 * self.throughput + 0.3 * rate
         self.limit = max(self.floor, min(self.ceiling, int(self.throughput * self.target_seconds)))
 

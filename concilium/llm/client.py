@@ -9,6 +9,7 @@ served name), engine and version, and sampling parameters; it is recorded with e
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class ModelClient:
     _derived: bool = False  # the weights digest was looked up (for servers we did not start)
 
     def __post_init__(self) -> None:
+        self._probing = asyncio.Lock()  # one probe of the server, not one per concurrent first call
         self.chat = ChatOpenAI(
             base_url=self.url,
             api_key="EMPTY",
@@ -84,12 +86,16 @@ class ModelClient:
         return self._engine
 
     async def preimage(self) -> dict[str, Any]:
-        """What the model id hashes: weights digest (derived once if not given), engine, sampling."""
-        engine = await self.engine()
-        if self.weights_digest is None and not self._derived:
-            self.weights_digest = await derive_weights_digest(self.url, self.name)
-            self._derived = True
-        return preimage(self.weights_digest, self.name, engine, self.sampling.as_dict())
+        """What the model id hashes: weights digest (derived once if not given), engine, sampling.
+        Concurrent first calls wait for one probe (32 agents starting together made 64 HTTP
+        clients, each with its own TLS context: seconds of CPU the server needed)."""
+        if self._engine is None or (self.weights_digest is None and not self._derived):
+            async with self._probing:
+                await self.engine()
+                if self.weights_digest is None and not self._derived:
+                    self.weights_digest = await derive_weights_digest(self.url, self.name)
+                    self._derived = True
+        return preimage(self.weights_digest, self.name, await self.engine(), self.sampling.as_dict())
 
     async def model_id(self) -> str:
         return model_id_of(await self.preimage())

@@ -72,18 +72,26 @@ def iomp_library() -> Path | None:
 @dataclass(frozen=True)
 class ServingSettings:
     """`reserved_cpus`: cores vLLM keeps free of compute threads for its scheduler (vLLM's own
-    default on x86 is 1: on 2 cores, half the machine). `single_process`: engine and worker in
-    the API server's process (one torch import instead of three at start-up)."""
+    default on x86 is 1: on 2 cores, half the machine). `processes`: 3 is vLLM's default (API
+    server, engine core, one worker: each spawned, each importing torch and vLLM, which is most
+    of the start-up on a CPU); 2 runs the worker inside the engine core (`uni` executor); 1 runs
+    the engine in the API server's process too. `pinned`: vLLM binds its compute thread to the
+    first core it does not reserve (core 0 on 2 cores), from the worker's start (its imports
+    too); every vLLM on the machine picks the same core, so two servers (two model families, or
+    neighbours) share one core while the other idles. Unpinned, the OS places the threads: the
+    worker started 2-5x faster beside other servers but decoded 0.1-0.4 tokens/s against 8-18
+    pinned (benchmarks/serving.py, variant `unpinned`), so pinned stays the default."""
 
     dtype: str = "bfloat16"
     eager: bool = False
     preload: tuple[str, ...] = field(default_factory=tuple)
     reserved_cpus: int | None = None
-    single_process: bool = False
+    processes: int = 3
+    pinned: bool = True
 
     def args(self) -> list[str]:
         return ["--dtype", self.dtype, *(["--enforce-eager"] if self.eager else []),
-                *(["--distributed-executor-backend", "uni"] if self.single_process else [])]
+                *(["--distributed-executor-backend", "uni"] if self.processes < 3 else [])]
 
     def env(self) -> dict[str, str]:
         env = {}
@@ -91,15 +99,18 @@ class ServingSettings:
             env["LD_PRELOAD"] = ":".join([*self.preload, *filter(None, [os.environ.get("LD_PRELOAD")])])
         if self.reserved_cpus is not None:
             env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.reserved_cpus)
-        if self.single_process:
+        if self.processes < 2:
             env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        if not self.pinned:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = "nobind"
         return env
 
     def describe(self) -> str:
         return ", ".join([self.dtype, "eager" if self.eager else "compiled",
                           *(["iomp preloaded"] if self.preload else []),
                           *([f"{self.reserved_cpus} reserved cpus"] if self.reserved_cpus is not None else []),
-                          *(["single process"] if self.single_process else [])])
+                          *([f"{self.processes} processes"] if self.processes != 3 else []),
+                          *(["unpinned"] if not self.pinned else [])])
 
 
 def cpu_settings(features: CpuFeatures | None = None, preload_iomp: bool = False) -> ServingSettings:

@@ -83,8 +83,10 @@ class ManagedProcess:
         return self.proc is not None and self.proc.poll() is None
 
     async def wait_ready(
-        self, probe: Callable[[], Awaitable[bool]], timeout: float, progress: Progress, what: str
+        self, probe: Callable[[], Awaitable[bool]], timeout: float, progress: Progress, what: str,
+        doing: Callable[[], str] | None = None,
     ) -> None:
+        """`doing`, if given, says what the process is busy with now (e.g. from its log)."""
         start = time.monotonic()
         last_note = 0.0
         while True:
@@ -104,7 +106,7 @@ class ManagedProcess:
                     f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}:\n" + log_tail(self.log_path)
                 )
             if elapsed - last_note >= 10:
-                progress(f"waiting for {what}... {elapsed:.0f} s")
+                progress(f"waiting for {what}... {elapsed:.0f} s" + (f" ({doing()})" if doing else ""))
                 last_note = elapsed
             await asyncio.sleep(0.05 if elapsed < 2 else 0.5)
 

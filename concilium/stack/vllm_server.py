@@ -10,8 +10,10 @@ so the progress line says how long the wait was the last time on this machine.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,40 @@ from concilium.stack.process import ManagedProcess, Progress, free_port
 
 STRUCTURED_OUTPUTS = {"backend": "xgrammar", "disable_any_whitespace": True}
 FIRST_START_GUESS = {True: 45, False: 180}  # seconds on 2 CPU cores, eager / compiled
+# What vLLM's log says as it starts, in order: (phase done, marker in the log, what comes next).
+PHASES = (
+    ("api_imported", "(APIServer", "starting the engine process, which imports torch and vLLM again"),
+    ("engine_process_up", "(EngineCore", "starting the worker, another import, then loading the model"),
+    ("model_loading", "Starting to load model", "loading the weights"),
+    ("weights_loaded", "Loading weights took", "allocating the KV cache and warming up"),
+    ("engine_ready", "init engine (profile", "starting the HTTP API"),
+    ("api_up", "Starting vLLM server on", "answering"),
+)
+_STAMP = re.compile(r"(?:INFO|WARNING|DEBUG) (\d\d-\d\d \d\d:\d\d:\d\d)")
+
+
+def startup_phases(log_text: str, started: datetime) -> dict[str, float]:
+    """Seconds from `started` to each phase of vLLM's start-up that the log shows (its stamps are
+    local time to the second)."""
+    out: dict[str, float] = {}
+    for line in log_text.splitlines():
+        m = _STAMP.search(line)
+        if not m:
+            continue
+        for name, marker, _ in PHASES:
+            if name not in out and marker in line:
+                at = datetime.strptime(f"{started.year}-{m.group(1)}", "%Y-%m-%d %H:%M:%S")
+                out[name] = max(0.0, round((at - started.replace(microsecond=0)).total_seconds(), 1))
+    return out
+
+
+def next_phase(done: dict[str, float]) -> str:
+    """What vLLM is doing now, from the phases its log has shown so far."""
+    now = "importing torch and vLLM in the API server"
+    for name, _, then in PHASES:
+        if name in done:
+            now = then
+    return now
 
 
 def cpu_build() -> bool:
@@ -45,6 +81,8 @@ class VLLMServer:
         self.settings = settings or (cpu_settings() if self.on_cpu else ServingSettings(dtype="auto", eager=False))
         self.cache_root = Path(cache_root) if cache_root else state_dir / "vllm-cache"
         self.ready_seconds: float | None = None
+        self.started_at: datetime | None = None
+        self._log_offset = 0
         argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
                 "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(self.port),
                 "--max-model-len", str(max_model_len), "--seed", "0",
@@ -85,11 +123,26 @@ class VLLMServer:
             wait = "a minute or more on a GPU while it compiles"
         progress(f"starting vLLM ({self.served_name}, {where}, {self.settings.describe()}) on port {self.port}; {wait}")
         t0 = time.monotonic()
+        self.started_at = datetime.now()
+        self._log_offset = self.process.log_path.stat().st_size if self.process.log_path.exists() else 0
         self.process.start()
-        await self.process.wait_ready(self._ready, timeout=600, progress=progress, what="vLLM")
+        await self.process.wait_ready(self._ready, timeout=600, progress=progress, what="vLLM",
+                                      doing=lambda: next_phase(self.phases()))
         self.ready_seconds = time.monotonic() - t0
         self._remember_ready(self.ready_seconds)
         return self
+
+    def phases(self) -> dict[str, float]:
+        """Seconds from this start to each start-up phase its log has shown (PHASES)."""
+        if self.started_at is None:
+            return {}
+        try:
+            with self.process.log_path.open("rb") as f:
+                f.seek(self._log_offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return {}
+        return startup_phases(text, self.started_at)
 
     async def _ready(self) -> bool:
         try:
