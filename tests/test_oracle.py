@@ -304,12 +304,12 @@ async def test_a_prompt_beyond_the_model_context_settles_unanswerable_at_once_wi
         assert await oracle.functions.statusOf(req.request_id).call() == 3  # Unanswerable
         paid = [await oracle.functions.credits(n.address).call() for n in net.nodes]
         assert sum(paid) == FEE - e.value.refund  # only the transmitter, for its gas
-        for _ in range(100):  # each node's watcher records the settlement
+        for _ in range(300):  # each node's watcher records the settlement
             rounds = [await n.store.get(n._key(req.request_id)) for n in net.nodes]
             if all(rnd.status == "unanswerable" for rnd in rounds):
                 break
             await asyncio.sleep(0.1)
-        assert all(rnd.status == "unanswerable" for rnd in rounds)
+        assert all(rnd.status == "unanswerable" for rnd in rounds), [(r.status, r.note) for r in rounds]
         verdicts = [json.loads(rnd.my_answer) for rnd in rounds if rnd.my_answer]  # a slow node may see the settlement first
         assert len(verdicts) >= 3 and all(v["reason"] == 2 for v in verdicts)
     finally:

@@ -74,10 +74,14 @@ async def test_oracle_up_runs_nodes_on_two_model_families_and_the_mixed_network_
             rounds = [await s.get(f"{info['oracle']}:{req.request_id}:{n['address']}") for s, n in zip(stores, info["nodes"])]
             by_family = {r.model_id for r in rounds if r is not None and r.my_answer}
             assert len(by_family) == 2, (kind, by_family)  # one model id per family, recorded with each answer
-            trail = await round_trail(stores[0], rounds[0])
-            groups = trail["answers_by_model"]
-            assert len(groups) == 2 and all(g["answers"] for g in groups), groups
-            assert {g["model_id"] for g in groups} == by_family
+            # each node's trail groups the answers it saw by model; a node that settled before the
+            # slower family revealed saw one group, so the families show across the nodes' trails
+            seen = set()
+            for store, rnd in zip(stores, rounds):
+                groups = (await round_trail(store, rnd))["answers_by_model"] if rnd is not None else []
+                assert all(g["answers"] for g in groups) and {g["model_id"] for g in groups} <= by_family, groups
+                seen |= {g["model_id"] for g in groups}
+            assert seen == by_family, (kind, seen, by_family)
             print(f"{kind}: {result.value!r} in {time.monotonic() - started:.1f} s, paid {len(result.signers)}")
     finally:
         await chain.close()

@@ -358,11 +358,13 @@ class OracleNode:
         except BadValue as e:
             return await self._refuse(rnd, Reason.MODEL_ERROR, model_id, f"model output is no valid answer: {e}", out.text)
         answer = self.sign(rnd.request_id, _hex(rnd.commitment), value, model_id)
-        (await self._exchange(rnd)).commit_own(answer)
+        # stored before any peer can see the seal: a restart resumes with this salt, since a second,
+        # different seal for the request would be slashable as equivocation
         await self.store.update(rnd, status="answered", model_id="0x" + model_id.hex(), model_output=out.text,
                                 my_answer={"value": "0x" + answer.value.hex(), "model_id": "0x" + model_id.hex(),
                                            "salt": "0x" + answer.salt.hex(), "seal": "0x" + answer.seal.hex(),
                                            "signature": "0x" + answer.signature.hex(), "readable": readable(kind, value, options)})
+        (await self._exchange(rnd)).commit_own(answer)
         return answer
 
     async def _refuse(self, rnd: Round, reason: Reason, model_id: bytes, why: str, output: str | None = None) -> SignedAnswer:
@@ -546,9 +548,12 @@ class OracleNode:
         await self._settle_submission(rnd)
 
     async def _signing(self, rnd: Round, answers: list[SignedAnswer]) -> list[SignedAnswer] | None:
-        """The report without entries of nodes that can no longer sign for the request's epoch (one
-        such entry reverts the whole fulfil), or None if what is left does not settle it."""
+        """The report without entries of nodes that can no longer sign for the request's epoch (the
+        contract would neither count nor pay them: leaving them out saves gas and shows whether the
+        rest settles), or None if what is left does not settle it. Checked anew for each report,
+        since a node that unbonded may stake again; a node this one slashed stays out."""
         epoch = int((await self.contract.functions.requests(rnd.request_id).call())[EPOCH])
+        self._barred = set(self._slashed)
         for a in answers:
             if a.signer not in self._barred and not await self.contract.functions.isSignerOf(a.signer, epoch).call():
                 self._barred.add(a.signer)
