@@ -1,6 +1,8 @@
 """Commit, then reveal: one participant's view of a commit-reveal exchange, as a state machine.
 
-Shared by the oracle's answer exchange and the committee round (one implementation, two users).
+Used by the oracle's answer exchange (concilium/oracle/exchange.py). The committee round still runs
+its own, simpler exchange (committee/member.py: commit, wait, reveal); folding it onto this one is
+open work.
 Each participant first sends a commitment, the hash of (subject, participant, salt, hash of its
 value), where the subject binds the exchange to one request (the oracle's request commitment, a
 committee round's id). Values are revealed only once a threshold of commitments is held, so no
