@@ -76,6 +76,31 @@ def with_nodes(net, byzantine: dict):
     return net
 
 
+# Runs before the module's lazy_net exists: both networks' nodes use the same keys (node_wallet(i)),
+# and two live nodes on one key race each other's nonces.
+async def test_a_node_that_signs_two_different_seals_is_slashed_by_an_honest_node(anvil, model, chain, tmp_path):
+    net = with_nodes(await LocalOracleNetwork.deploy(anvil.url, model, tmp_path / "oracle", backoff=1.0), {2: DoubleSigner})
+    await net.start()
+    try:
+        c = net.nodes[0].contract
+        bad = net.nodes[2].address
+        honest = [n for n in net.nodes if n.address != bad]
+        credit0 = {n.address: int(await c.functions.credits(n.address).call()) for n in honest}
+        client = OracleClient(chain, net.oracle, dev_wallet(8))
+        req = await client.request(QUESTION, "bool", fee=FEE, timeout=60)
+        result = await req.result(timeout=120)  # the honest nodes still settle, without the slashed node's entry
+        assert bad not in result.signers
+        info = await c.functions.nodeInfo(bad).call()
+        assert info[SLASHED] == 1 and info[BOND] == 3  # Bond.Slashed, counter 1
+        [slashed] = await c.events.Slashed().get_logs(from_block=req.block)
+        reporter = slashed["args"]["reporter"]
+        assert slashed["args"]["node"] == bad and reporter in credit0 and slashed["args"]["reward"] == LOCAL_STAKE // 2
+        assert int(await c.functions.credits(reporter).call()) - credit0[reporter] >= LOCAL_STAKE // 2  # the reporter is paid
+        assert int(await c.functions.credits(bad).call()) == 0  # and earned nothing for the round
+    finally:
+        await net.stop()
+
+
 @pytest.fixture(scope="module")
 async def lazy_net(anvil, model, tmp_path_factory):
     """Three honest nodes and a copier (node 3); every node's fee floor is FEE."""
@@ -128,6 +153,30 @@ async def test_zero_fee_and_under_priced_requests_are_skipped_expire_and_are_ref
     assert await client.credits() - before == FEE - 1 and await c.functions.statusOf(free).call() == 4  # cancelled, 0 back
 
 
+async def test_a_request_whose_gas_price_bound_is_below_the_base_fee_is_skipped_and_refunded(lazy_net, chain):
+    """Paying the floor but pinning the transmitter's reimbursement at 1 wei of gas price: whoever
+    transmits would pay its gas itself, so no node answers; the fee comes back in full."""
+    net, payer = lazy_net, dev_wallet(5)
+    c = net.nodes[0].contract
+    assert int(await c.functions.estimateFee(0, 100_000, 1).call()) <= FEE  # the contract accepts it
+    data = c.encode_abi("requestPinned", args=[QUESTION, 0, b"", 100_000, bytes(32), 4, 1])
+    client = OracleClient(chain, net.oracle, payer)
+    receipt = await client._send(data, value=FEE, what="request")
+    [event] = c.events.Requested().process_receipt(receipt)
+    rid = int(event["args"]["requestId"])
+    await asyncio.sleep(4.5)  # past its 4 s deadline
+    for n in net.nodes:
+        rnd = await n.store.get(n._key(rid))
+        assert rnd.status == "skipped" and "gas-price bound of 1 wei is below the base fee" in rnd.note, (rnd.status, rnd.note)
+        assert rnd.my_answer is None and rnd.submit_tx is None
+    assert await c.functions.statusOf(rid).call() == 1  # nobody answered
+    deadline = int(event["args"]["request"]["deadline"])
+    await chain.w3.provider.make_request("evm_mine", [max(deadline + 1, int(time.time()))])  # a block past the deadline
+    before = await client.credits()
+    await client._send(c.encode_abi("cancel", args=[rid]), what="cancel")
+    assert await client.credits() - before == FEE
+
+
 async def test_a_lazy_node_that_copies_revealed_answers_earns_nothing_over_five_rounds(lazy_net, chain):
     net = lazy_net
     c = net.nodes[0].contract
@@ -145,29 +194,6 @@ async def test_a_lazy_node_that_copies_revealed_answers_earns_nothing_over_five_
         assert after[n.address][AGREED] - before[n.address][AGREED] == 5, (n.address, after[n.address])
         assert await client.credits(n.address) > credit0[n.address]
     assert lazy.copied >= 3, lazy.copied  # it did copy (an attack, not an absence), and ran no model
-
-
-async def test_a_node_that_signs_two_different_seals_is_slashed_by_an_honest_node(anvil, model, chain, tmp_path):
-    net = with_nodes(await LocalOracleNetwork.deploy(anvil.url, model, tmp_path / "oracle", backoff=1.0), {2: DoubleSigner})
-    await net.start()
-    try:
-        c = net.nodes[0].contract
-        bad = net.nodes[2].address
-        honest = [n for n in net.nodes if n.address != bad]
-        credit0 = {n.address: int(await c.functions.credits(n.address).call()) for n in honest}
-        client = OracleClient(chain, net.oracle, dev_wallet(8))
-        req = await client.request(QUESTION, "bool", fee=FEE, timeout=60)
-        result = await req.result(timeout=120)  # the honest nodes still settle, without the slashed node's entry
-        assert bad not in result.signers
-        info = await c.functions.nodeInfo(bad).call()
-        assert info[SLASHED] == 1 and info[BOND] == 3  # Bond.Slashed, counter 1
-        [slashed] = await c.events.Slashed().get_logs(from_block=req.block)
-        reporter = slashed["args"]["reporter"]
-        assert slashed["args"]["node"] == bad and reporter in credit0 and slashed["args"]["reward"] == LOCAL_STAKE // 2
-        assert int(await c.functions.credits(reporter).call()) - credit0[reporter] >= LOCAL_STAKE // 2  # the reporter is paid
-        assert int(await c.functions.credits(bad).call()) == 0  # and earned nothing for the round
-    finally:
-        await net.stop()
 
 
 async def test_a_node_waits_while_another_fulfil_is_in_the_mempool_and_submits_once_it_is_dropped(anvil, model, chain, tmp_path):

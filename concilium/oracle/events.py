@@ -66,6 +66,7 @@ class RequestSeen:
     callback_gas_limit: int
     epoch: int
     quorum: int
+    max_gas_price: int = 0  # the transmitter's reimbursement bound (wei)
 
     def terms(self) -> RequestTerms:
         """What the node signs over: recomputed from the content it evaluates, never taken on trust."""
@@ -166,4 +167,5 @@ def _requested(ref: EventRef, rid: int, args, limits: Limits, now: float) -> Req
     except UnicodeDecodeError:
         text, readable = prompt.decode("utf-8", "replace"), False  # answered with a signed PromptRejected verdict
     return RequestSeen(ref, rid, to_checksum_address(args["consumer"]), text, prompt, readable, kind, options, bytes(r["modelId"]),
-                       deadline, int(r["fee"]), int(r["callbackGasLimit"]), int(r["epoch"]), int(r["quorum"]))
+                       deadline, int(r["fee"]), int(r["callbackGasLimit"]), int(r["epoch"]), int(r["quorum"]),
+                       int(r["maxGasPrice"]))

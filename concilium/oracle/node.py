@@ -1,7 +1,8 @@
 """An oracle node: watch -> evaluate -> seal -> exchange (commit, then reveal) -> aggregate -> submit.
 
-Each `Requested` event opens a round, unless its fee is below the node's floor (the round is
-recorded as skipped with the reason; the request expires and its requester is refunded). The node
+Each `Requested` event opens a round, unless its fee is below the node's floor or its gas-price
+bound below the base fee, so that the transmitter could not be reimbursed (the round is recorded as
+skipped with the reason; the request expires and its requester is refunded). The node
 recomputes the request's commitment from the content it evaluates, asks its own model under the
 answer kind's JSON schema (temperature 0, fixed seed), and signs a seal of the ABI-encoded answer
 under a secret salt (EIP-712 Commit). Only the signed seal goes to its peers at first; the node
@@ -242,7 +243,11 @@ class OracleNode:
                 pinned_model="0x" + msg.model_id.hex(), deadline=msg.deadline, fee_wei=str(msg.fee), peer_answers="{}",
                 commitment="0x" + msg.terms().commitment().hex(), prompt_readable=msg.prompt_readable))
             if rnd.status == "open" and msg.fee < self.settings.fee_floor_wei:
-                await self._skip_under_fee(rnd, msg.fee)
+                await self._skip(rnd, f"fee {msg.fee} wei is below this node's floor of {self.settings.fee_floor_wei} wei")
+                return
+            if rnd.status == "open" and msg.max_gas_price < (base := await self._base_fee()):
+                await self._skip(rnd, f"its gas-price bound of {msg.max_gas_price} wei is below the base fee of {base} wei: "
+                                      "whoever transmits would not get its gas back")
                 return
             if rnd.status == "open" and rid not in self._rounds:
                 self._rounds[rid] = rnd
@@ -259,9 +264,11 @@ class OracleNode:
         await self.store.update(rnd, peer_answers=self._peer_record(rid), **fields)
         self._forget(rid)
 
-    async def _skip_under_fee(self, rnd: Round, fee: int) -> None:
+    async def _base_fee(self) -> int:
+        return int((await self.chain.w3.eth.get_block("latest")).get("baseFeePerGas", 0))
+
+    async def _skip(self, rnd: Round, why: str) -> None:
         """Not worth the gas: no answer, no signature, no submission; the request expires and is refunded."""
-        why = f"fee {fee} wei is below this node's floor of {self.settings.fee_floor_wei} wei"
         await self.store.update(rnd, status="skipped", note=why)
         self.metrics.rounds.labels("skipped").inc()
         log.info("request skipped", extra={"node": self.address, "request": rnd.request_id, "why": why})
@@ -492,8 +499,12 @@ class OracleNode:
                 await asyncio.sleep(rank * self.settings.backoff)
             else:
                 await self._await_reveals(rid)
-            answers = self._settlement(rnd, quorum, pinned) or answers
-            await self._submit(rnd, answers)
+            # a report that would not settle now (a peer slashed or unbonded meanwhile, a reveal
+            # still missing) is rebuilt and tried again until the request is over
+            while not await self._submit(rnd, self._settlement(rnd, quorum, pinned) or answers):
+                if time.time() > rnd.deadline:
+                    break
+                await asyncio.sleep(self.settings.backoff)
         finally:
             self._submitting.discard(rid)
 
@@ -514,17 +525,18 @@ class OracleNode:
         return ((ex.report(Kind(rnd.kind), quorum, pinned, self._barred) if ex else None)
                 or self.aggregator.verdict_set(rnd.request_id, quorum, commitment))
 
-    async def _submit(self, rnd: Round, answers: list[SignedAnswer]) -> None:
+    async def _submit(self, rnd: Round, answers: list[SignedAnswer]) -> bool:
+        """Send the report; False if it should be rebuilt and tried again (it would not settle now)."""
         rid = rnd.request_id
         if await self._request_status(rid) != PENDING:
-            return  # someone else settled it (or it was cancelled): the watcher records that
+            return True  # someone else settled it (or it was cancelled): the watcher records that
         while sender := await self._fulfil_in_flight(rid):  # back off while another node's fulfil is in the mempool
             await self.store.update(rnd, note=f"a fulfil for this request from {sender} is pending: not submitting a second")
             await asyncio.sleep(self.settings.backoff)
             if time.time() > rnd.deadline or await self._request_status(rid) != PENDING:
-                return  # it landed (the watcher records it) or the request is over
+                return True  # it landed (the watcher records it) or the request is over
         if not answers[0].unanswerable and (answers := await self._signing(rnd, answers)) is None:
-            return
+            return False
         fn = "settleUnanswerable" if answers[0].unanswerable else "fulfill"
         report = [a.as_tuple() for a in answers] if answers[0].unanswerable else fulfil_report(answers)
         data = self.contract.encode_abi(fn, args=[rid, report])
@@ -532,7 +544,7 @@ class OracleNode:
         sim = await self.chain.simulate({"from": self.address, **tx})
         if not sim.ok:
             await self.store.update(rnd, note=f"fulfil would fail: {sim.error}")
-            return
+            return await self._request_status(rid) != PENDING
         prepared = await self.chain.prepare(tx, self.address, sim.gas, extra=50_000)  # the consumer's callback varies
 
         async def record(st: SignedTx) -> None:
@@ -543,9 +555,10 @@ class OracleNode:
             signed = await self.chain.send(self.wallet, prepared, before_broadcast=record)
         except ConciliumError as e:
             await self.store.update(rnd, note=f"submit failed: {e}")
-            return
+            return True  # it may have reached the mempool: never a second fulfil of our own
         log.info("fulfil submitted", extra={"node": self.address, "request": rid, "tx": signed.hash, "signers": len(answers)})
         await self._settle_submission(rnd)
+        return True
 
     async def _signing(self, rnd: Round, answers: list[SignedAnswer]) -> list[SignedAnswer] | None:
         """The report without entries of nodes that can no longer sign for the request's epoch (the
