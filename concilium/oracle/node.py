@@ -499,12 +499,8 @@ class OracleNode:
                 await asyncio.sleep(rank * self.settings.backoff)
             else:
                 await self._await_reveals(rid)
-            # a report that would not settle now (a peer slashed or unbonded meanwhile, a reveal
-            # still missing) is rebuilt and tried again until the request is over
-            while not await self._submit(rnd, self._settlement(rnd, quorum, pinned) or answers):
-                if time.time() > rnd.deadline:
-                    break
-                await asyncio.sleep(self.settings.backoff)
+            answers = self._settlement(rnd, quorum, pinned) or answers
+            await self._submit(rnd, answers)
         finally:
             self._submitting.discard(rid)
 
@@ -526,7 +522,7 @@ class OracleNode:
                 or self.aggregator.verdict_set(rnd.request_id, quorum, commitment))
 
     async def _submit(self, rnd: Round, answers: list[SignedAnswer]) -> bool:
-        """Send the report; False if it should be rebuilt and tried again (it would not settle now)."""
+        """Send the report; False when it would not settle now (a later reveal tries again)."""
         rid = rnd.request_id
         if await self._request_status(rid) != PENDING:
             return True  # someone else settled it (or it was cancelled): the watcher records that
