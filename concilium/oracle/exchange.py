@@ -85,7 +85,7 @@ class SealedRound:
         """Every counted reveal (so every matching node is paid), if a quorum of them settles the
         request (exact kinds: a quorum of one value; numeric kinds: a quorum of observations).
         Never an equivocating node's, nor one of `barred` (nodes the contract no longer lets sign):
-        either would make the whole report revert."""
+        the contract would neither count nor pay them, so they only cost gas."""
         barred = set(barred) | {e.participant for e in self.state.equivocations}
         entries = [a for a in self.revealed.values() if (pinned is None or a.model_id == pinned) and a.signer not in barred]
         ok = quorum >= 1 and len(agreeing(kind, entries)) >= quorum
