@@ -31,6 +31,8 @@ from _report import emit  # noqa: E402
 from concilium.errors import ConciliumError  # noqa: E402
 from concilium.llm.client import ModelClient  # noqa: E402
 from concilium.llm.decisions import LAYOUTS  # noqa: E402
+from concilium.runtime import model_client  # noqa: E402
+from concilium.spec import ModelSpec  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
 from concilium.stack.model import BUNDLED_NAME  # noqa: E402
 
@@ -73,8 +75,7 @@ async def main(models: dict[str, str], layouts: list[str]) -> dict:
     try:
         clients = {}
         if stack is not None:
-            server, digest = await stack.model("bundled")
-            clients[BUNDLED_NAME] = ModelClient(server.url, server.served_name, weights_digest=digest, timeout=300)
+            clients[BUNDLED_NAME] = await model_client(ModelSpec(serve="bundled", timeout=300), stack, BUNDLED_NAME)
         for name, url in models.items():
             clients[name] = ModelClient(url, name, timeout=300)
         all_scenarios = _scenarios.load()

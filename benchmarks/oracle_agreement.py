@@ -38,6 +38,8 @@ from concilium.llm.client import ModelClient  # noqa: E402
 from concilium.oracle.kinds import BadValue, Kind, answer_schema, encode_answer, encode_options, prompt_messages  # noqa: E402
 from concilium.oracle.params import fault_tolerance  # noqa: E402
 from concilium.stack.bundled import REGISTRY  # noqa: E402
+from concilium.runtime import model_client  # noqa: E402
+from concilium.spec import ModelSpec  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
 
 BUNDLED_KEY = {"smollm2": "smollm2", "gemma3": "gemma3-270m"}  # family -> bundled model entry
@@ -97,12 +99,10 @@ async def main(args) -> dict:
     try:
         models = {}
         for f in families:
-            name = REGISTRY[BUNDLED_KEY[f]].served_name
-            if urls[f] is None:  # not given: start the bundled model here
-                server, digest = await stack.model(f"bundled:{BUNDLED_KEY[f]}")
-                models[f] = ModelClient(server.url, name, weights_digest=digest)
-            else:
-                models[f] = ModelClient(urls[f], name)
+            serve = f"bundled:{BUNDLED_KEY[f]}"
+            if urls[f] is not None:  # a running server; else the bundled model is started here
+                stack.attach(serve, urls[f], REGISTRY[BUNDLED_KEY[f]].served_name)
+            models[f] = await model_client(ModelSpec(serve=serve), stack, serve)
         return await agreement(args, families, models, {f: REGISTRY[BUNDLED_KEY[f]].served_name for f in families})
     finally:
         stack.stop()

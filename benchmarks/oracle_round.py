@@ -47,6 +47,8 @@ from concilium.oracle.network import LocalOracleNetwork, node_wallet  # noqa: E4
 from concilium.oracle.params import LOCAL_PARAMS, fault_tolerance  # noqa: E402
 from concilium.oracle.admin import stake_node  # noqa: E402
 from concilium.oracle.signing import Domain, RequestTerms, fulfil_report, sign_answer  # noqa: E402
+from concilium.runtime import model_client  # noqa: E402
+from concilium.spec import ModelSpec  # noqa: E402
 from concilium.stack.embedded import EmbeddedStack  # noqa: E402
 from concilium.stack.model import BUNDLED_NAME  # noqa: E402
 
@@ -123,7 +125,7 @@ async def fulfil_gas(rpc: str, n: int, entries: int | None = None) -> dict:
         value, model_id, rounds = encode(["bool"], [True]), bytes(32), []
         for _ in range(2):
             fee = int(await contract.functions.estimateFee(0, 0, GAS_PRICE_BOUND).call())
-            data = contract.encode_abi("requestPinned", args=["Is 7 a prime number?", 0, b"", 0, bytes(32), 0, GAS_PRICE_BOUND])
+            data = contract.encode_abi("requestPinned", args=["Is 7 a prime number?", 0, b"", 0, bytes(32), 0, GAS_PRICE_BOUND, 0])
             receipt = await chain.transact(dev_wallet(2), {"to": oracle, "data": data, "value": fee})
             [event] = contract.events.Requested().process_receipt(receipt, errors=DISCARD)
             rid = int(event["args"]["requestId"])
@@ -155,8 +157,7 @@ async def main(vllm_url: str | None, rounds: int) -> dict:
         for n in (4, 7):
             result["fulfil_gas"][f"{n}_nodes"] = {"quorum": await fulfil_gas(rpc, n),
                                                   "all_nodes": await fulfil_gas(rpc, n, entries=n)}
-        server, digest = await stack.model("bundled")
-        model = ModelClient(server.url, server.served_name, weights_digest=digest)
+        model = await model_client(ModelSpec(serve="bundled"), stack, "bundled")
         await model_time(model, "bool")  # warm-up: schema compilation
         for n in (4, 7):
             f, q = fault_tolerance(n)

@@ -27,12 +27,11 @@ from concilium.chain.deploy import deploy
 from concilium.chain.wallets import dev_wallet
 from concilium.demo_portfolio import portfolio_round
 from concilium.demo_committee import committee_rounds
-from concilium.llm.client import ModelClient
 from concilium.llm.decisions import Decision
 from concilium.oracle.network import LocalOracleNetwork
-from concilium.runtime import Runtime
+from concilium.runtime import Runtime, model_client
 from concilium.show import print_step
-from concilium.spec import load_spec
+from concilium.spec import ModelSpec, load_spec
 from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.process import Progress
 from concilium.units import format_ether
@@ -83,8 +82,7 @@ async def run_demo(file: Path, state_dir: Path, console: Console, progress: Prog
 
 async def oracle_round(stack: EmbeddedStack, rpc: str, state_dir: Path, console: Console, progress: Progress) -> None:
     """A YesNoMarket asks AgentOracle its question; four local nodes answer and settle it."""
-    server, digest = await stack.model("bundled")
-    model = ModelClient(server.url, server.served_name, weights_digest=digest)
+    model = await model_client(ModelSpec(serve="bundled"), stack, "bundled")
     progress("deploying AgentOracle with 4 nodes (quorum 3) and the example YesNoMarket")
     net = await (await LocalOracleNetwork.deploy(rpc, model, state_dir, n=4, backoff=1.0)).start()
     chain = ChainClient([rpc])

@@ -21,6 +21,7 @@ from concilium.errors import ChainError
 from concilium.llm.client import ModelClient, Sampling
 from concilium.llm.sanitize import control_tokens
 from concilium.spec import ChainSpec, ModelSpec, Spec
+from concilium.stack.bundled import family_of_serve
 from concilium.stack.embedded import EmbeddedStack
 from concilium.stack.process import Progress
 
@@ -36,8 +37,9 @@ async def model_client(m: ModelSpec, stack: EmbeddedStack, name: str) -> ModelCl
     sampling = Sampling(m.temperature, m.seed, m.max_tokens)
     if m.serve is not None:
         server, digest = await stack.model(m.serve)
-        return ModelClient(server.url, server.served_name, sampling, m.timeout, digest, control_tokens(getattr(server, "model", None)))
-    return ModelClient(m.url, m.name or name, sampling, m.timeout)  # type: ignore[arg-type]
+        return ModelClient(server.url, server.served_name, sampling, m.timeout, digest, control_tokens(getattr(server, "model", None)),
+                           m.family or family_of_serve(m.serve))
+    return ModelClient(m.url, m.name or name, sampling, m.timeout, family=m.family)  # type: ignore[arg-type]
 
 
 class Runtime:

@@ -56,11 +56,14 @@ class StrictModel(BaseModel):
 class ModelSpec(StrictModel):
     """Either `serve: bundled` or `serve: bundled:<family>` (concilium starts vLLM with a bundled
     model: smollm2, the default, or gemma3-270m), `serve: <HF dir or hub id>` (concilium starts
-    vLLM with that model), or `url` of an existing vLLM server."""
+    vLLM with that model), or `url` of an existing vLLM server. `family` names the model family
+    (e.g. qwen2.5) for model ids and oracle requests that need agreement across families; a
+    bundled model knows its own, any other is "unknown" unless given."""
 
     serve: str | None = None
     url: str | None = None
     name: str | None = None
+    family: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     temperature: float = Field(0.0, ge=0, le=2)
     seed: int = 0
     max_tokens: int = Field(200, ge=16, le=4096)

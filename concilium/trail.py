@@ -21,8 +21,9 @@ from typing import Any
 
 from concilium.agents.records import StateStore, StepRecord
 from concilium.errors import ConciliumError
-from concilium.llm.provenance import describe
+from concilium.llm.provenance import UNKNOWN, describe, family_of
 from concilium.oracle.store import OracleStore, Round
+from concilium.stack.bundled import REGISTRY
 
 TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 DECISION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -176,7 +177,7 @@ async def round_trail(store: OracleStore, rnd: Round) -> dict[str, Any]:
         "raw_output": rnd.model_output,
         "answer": d.get("my_answer"),
         "peer_answers": d.get("peer_answers"),
-        "answers_by_model": await _by_model(store, rnd.node, d.get("my_answer"), d.get("peer_answers")),
+        "answers_by_family": await _by_family(store, rnd.node, d.get("my_answer"), d.get("peer_answers")),
         "result": rnd.result,
         "transaction": {"submit_tx": rnd.submit_tx, "submit_nonce": rnd.submit_nonce, "fulfil_tx": rnd.fulfil_tx},
         "receipt": {"gas_used": rnd.gas_used, "outcome": _json(rnd.note)} if rnd.fulfil_tx else None,
@@ -184,18 +185,25 @@ async def round_trail(store: OracleStore, rnd: Round) -> dict[str, Any]:
     }
 
 
-async def _by_model(store: OracleStore, node: str, mine: dict | None, peers: dict | None) -> list[dict[str, Any]]:
-    """Every answer this node held, grouped by the model id it was signed under (one group per
-    model family when nodes run different models), each group described if its preimage is known."""
+async def _by_family(store: OracleStore, node: str, mine: dict | None, peers: dict | None) -> list[dict[str, Any]]:
+    """Every answer this node held, grouped by the model family its model id names (the id's first
+    4 bytes), then by model id, each model described if its preimage is known here."""
+    known = tuple(e.family for e in REGISTRY.values())
     groups: dict[str, dict[str, Any]] = {}
     for signer, a in ([(node, mine)] if mine else []) + list((peers or {}).items()):
-        mid = a.get("model_id") or "unknown"
-        g = groups.setdefault(mid, {"model_id": mid, "answers": {}})
+        mid = a.get("model_id") or UNKNOWN
+        g = groups.setdefault(family_of(mid, known) if mid != UNKNOWN else UNKNOWN, {"answers": {}, "models": {}})
         g["answers"][signer] = a.get("readable") or ("sealed, not revealed" if a.get("sealed_only") else a.get("value"))
-    for mid, g in groups.items():
-        pre = await store.model_preimage(mid) if mid != "unknown" else None
-        g["model"] = describe(pre) if pre else {"note": "preimage held by that node's operator, not this store"}
-    return sorted(groups.values(), key=lambda g: -len(g["answers"]))
+        g["models"].setdefault(mid, []).append(signer)
+    out = []
+    for family, g in groups.items():
+        models = []
+        for mid, signers in g["models"].items():
+            pre = await store.model_preimage(mid) if mid != UNKNOWN else None
+            models.append({"model_id": mid, "nodes": signers,
+                           "model": describe(pre) if pre else {"note": "preimage held by that node's operator, not this store"}})
+        out.append({"family": family, "answers": g["answers"], "models": models})
+    return sorted(out, key=lambda g: -len(g["answers"]))
 
 
 async def attach_chain(entries: list[dict[str, Any]], rpc: str) -> None:
@@ -241,7 +249,7 @@ async def replay(store: StateStore, step_id: str, client) -> dict[str, Any]:
 
 
 async def replay_decision(store_url: str, step_id: str, model_url: str, model_name: str | None = None) -> dict[str, Any]:
-    """`replay` against the server at `model_url`, with the sampling the decision was made with."""
+    """`replay` against the server at `model_url`, with the sampling (and family label) the decision was made with."""
     import dataclasses
 
     from concilium.llm.client import ModelClient, Sampling
@@ -253,7 +261,8 @@ async def replay_decision(store_url: str, step_id: str, model_url: str, model_na
             raise TraceError(f"no decision {step_id} in {store_url}")
         recorded = json.loads(rec.sampling or "{}")
         sampling = Sampling(**{f.name: recorded[f.name] for f in dataclasses.fields(Sampling) if f.name in recorded})
-        client = ModelClient(model_url, model_name or rec.model_name or "", sampling)
+        family = (await store.model_preimage(rec.model_id) or {}).get("family")  # a label; the weights digest is checked
+        client = ModelClient(model_url, model_name or rec.model_name or "", sampling, family=family)
         return await replay(store, step_id, client)
     finally:
         await store.close()

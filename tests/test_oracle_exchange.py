@@ -4,6 +4,8 @@ the evidence it keeps against a double-signer."""
 
 from eth_abi import encode
 
+from concilium.llm.provenance import family_tag
+from concilium.oracle.aggregator import SettleRule
 from concilium.oracle.exchange import SealedRound, submission_rank
 from concilium.oracle.kinds import Kind
 from concilium.oracle.network import node_wallet
@@ -104,6 +106,33 @@ def test_no_quorum_of_one_value_means_no_report():
     r.add(others[1])
     assert r.report(Kind.BOOL, 3) is None
     assert r.report(Kind.UINT, 3) is not None  # a numeric kind settles on any quorum of observations
+
+
+def test_a_report_needs_the_agreeing_nodes_to_span_the_families_the_request_requires():
+    """minFamilies, as the contract counts it: families (the model id's first 4 bytes) over the
+    paid entries only; a disagreeing or out-of-band node of another family does not make two."""
+    smol, gemma = family_tag("smollm2"), family_tag("gemma3")
+    m = {0: bytes.fromhex(smol) + b"\x01" * 28, 1: bytes.fromhex(smol) + b"\x02" * 28,  # one family, two model ids
+         2: bytes.fromhex(smol) + b"\x01" * 28, 3: bytes.fromhex(gemma) + b"\x01" * 28}
+    two = SettleRule(quorum=3, f=1, min_families=2)
+
+    def full(values):
+        r = round_of()
+        r.commit_own(entry(0, values[0], m[0]))
+        peers = [entry(i, values[i], m[i]) for i in (1, 2, 3)]
+        for p in peers:
+            r.add(p.commit_only())
+        for p in peers:
+            r.add(p)
+        return r
+
+    assert full([YES, YES, YES, YES]).report(Kind.BOOL, two) is not None
+    assert full([YES, YES, YES, NO]).report(Kind.BOOL, two) is None  # gemma disagrees: one family agrees
+    assert full([YES, YES, YES, NO]).report(Kind.BOOL, 3) is not None  # any family: settles
+    u = [encode(["uint256"], [v]) for v in (8, 8, 8, 10**30)]
+    assert full(u).report(Kind.UINT, two) is None  # gemma's observation lies outside the honest band
+    assert full(u[:3] + [encode(["uint256"], [9])]).report(Kind.UINT, two) is None  # band [x_1, x_2] = [8, 8]: 9 is out
+    assert full(u[:3] + [encode(["uint256"], [8])]).report(Kind.UINT, two) is not None
 
 
 def test_the_submission_order_starts_at_the_leader_and_skips_nodes_whose_seal_came_after_the_reveals():

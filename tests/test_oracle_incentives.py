@@ -117,7 +117,7 @@ async def zero_fee_request(chain, net, payer) -> int:
     base = int((await chain.w3.eth.get_block("latest"))["baseFeePerGas"])
     await chain.w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", ["0x0"])
     try:
-        data = c.encode_abi("requestPinned", args=[QUESTION, 0, b"", 100_000, bytes(32), 4, 0])
+        data = c.encode_abi("requestPinned", args=[QUESTION, 0, b"", 100_000, bytes(32), 4, 0, 0])
         signed = await chain.send(payer, {"to": net.oracle, "data": data, "gas": 400_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0})
         receipt = await chain.wait(signed.hash)
     finally:
@@ -159,7 +159,7 @@ async def test_a_request_whose_gas_price_bound_is_below_the_base_fee_is_skipped_
     net, payer = lazy_net, dev_wallet(5)
     c = net.nodes[0].contract
     assert int(await c.functions.estimateFee(0, 100_000, 1).call()) <= FEE  # the contract accepts it
-    data = c.encode_abi("requestPinned", args=[QUESTION, 0, b"", 100_000, bytes(32), 4, 1])
+    data = c.encode_abi("requestPinned", args=[QUESTION, 0, b"", 100_000, bytes(32), 4, 1, 0])
     client = OracleClient(chain, net.oracle, payer)
     receipt = await client._send(data, value=FEE, what="request")
     [event] = c.events.Requested().process_receipt(receipt)
@@ -196,6 +196,41 @@ async def test_a_lazy_node_that_copies_revealed_answers_earns_nothing_over_five_
     assert lazy.copied >= 3, lazy.copied  # it did copy (an attack, not an absence), and ran no model
 
 
+async def test_one_model_family_cannot_settle_a_request_that_requires_two(lazy_net, chain):
+    """Every node here runs one model, so one family: a request with minFamilies = 2 gets a quorum
+    of agreeing answers, yet no node submits it, and each says why; the same report sent anyway
+    (the attack: a transmitter that ignores the rule) is refused by the contract, by name; the
+    request expires and the fee comes back in full."""
+    from concilium.errors import ConciliumError
+    from concilium.oracle.kinds import Kind
+    from concilium.oracle.signing import fulfil_report
+
+    net, payer = lazy_net, dev_wallet(8)
+    client = OracleClient(chain, net.oracle, payer)
+    c = net.nodes[0].contract
+    req = await client.request(QUESTION, "bool", fee=FEE, timeout=20, min_families=2)
+    assert (await c.functions.requests(req.request_id).call())[11] == 2  # stored with the request
+    honest = net.nodes[:3]
+    report = None
+    for _ in range(180):  # a quorum of seals and reveals: each honest node holds a report that would settle but for families
+        rounds = [await n.store.get(n._key(req.request_id)) for n in honest]
+        if all(r is not None and r.note and "model families" in r.note for r in rounds):
+            ex = honest[0]._sealed.get(req.request_id)
+            report = ex.report(Kind.BOOL, int(await c.functions.quorum().call())) if ex else None
+            break
+        await asyncio.sleep(0.1)
+    assert report, [(r.status, r.note) for r in rounds if r is not None]
+    assert all(r.submit_tx is None and r.fulfil_tx is None for r in rounds)  # nothing sent
+    with pytest.raises(ConciliumError, match="TooFewFamilies"):
+        await client._send(c.encode_abi("fulfill", args=[req.request_id, fulfil_report(report)]), what="the fulfil")
+    with pytest.raises(OracleTimeout):
+        await req.result(timeout=max(0.5, req.deadline - time.time()))
+    await chain.w3.provider.make_request("evm_mine", [max(req.deadline + 1, int(time.time()))])
+    before = await client.credits()
+    await req.cancel()
+    assert await client.credits() - before == FEE
+
+
 async def test_a_node_waits_while_another_fulfil_is_in_the_mempool_and_submits_once_it_is_dropped(anvil, model, chain, tmp_path):
     """Automine off: node 1's fulfil for the request sits in the mempool; node 0 must not send a
     second. When node 1's transaction is dropped, node 0 sends its own, which settles the request."""
@@ -204,7 +239,7 @@ async def test_a_node_waits_while_another_fulfil_is_in_the_mempool_and_submits_o
     client = OracleClient(chain, net.oracle, dev_wallet(5))
     req = await client.request(QUESTION, "bool", fee=FEE, timeout=60)
     stored = await node.contract.functions.requests(req.request_id).call()
-    commitment = bytes(stored[12])
+    commitment = bytes(stored[13])
     domain = Domain(await chain.chain_id(), net.oracle)
     answers = [sign_answer(node_wallet(i), domain, req.request_id, commitment, encode(["bool"], [True]), b"\x01" * 32) for i in range(4)]
     rnd = await node.store.add(Round(key=node._key(req.request_id), node=node.address, oracle=net.oracle, request_id=req.request_id,

@@ -78,17 +78,38 @@ async def test_oracle_up_runs_nodes_on_two_model_families_and_the_mixed_network_
             # settlement first did not answer this one, so both families are required over the run
             assert by_family, (kind, by_family)
             answered |= by_family
-            # each node's trail groups the answers it saw by model; a node that settled before the
-            # slower family revealed saw one group, so the families show across the nodes' trails
-            seen = set()
+            # each node's trail groups the answers it saw by family, then model; a node that settled
+            # before the slower family revealed saw one group, so the families show across the trails
+            seen, families = set(), set()
             for store, rnd in zip(stores, rounds):
-                groups = (await round_trail(store, rnd))["answers_by_model"] if rnd is not None else []
-                assert all(g["answers"] for g in groups) and {g["model_id"] for g in groups} <= by_family, groups
-                seen |= {g["model_id"] for g in groups}
-            assert seen == by_family, (kind, seen, by_family)
+                groups = (await round_trail(store, rnd))["answers_by_family"] if rnd is not None else []
+                assert all(g["answers"] for g in groups), groups
+                assert {g["family"] for g in groups} <= {"smollm2", "gemma3"}, groups
+                seen |= {m["model_id"] for g in groups for m in g["models"]}
+                families |= {g["family"] for g in groups}
+            assert seen == by_family and len(families) == len(by_family), (kind, seen, by_family, families)
             print(f"{kind}: {result.value!r} in {time.monotonic() - started:.1f} s, paid {len(result.signers)}")
         assert len(answered) == 2, answered  # both families answered, under two different model ids
     finally:
         await chain.close()
         for s in stores:
             await s.close()
+
+
+async def test_a_request_that_requires_two_families_is_settled_by_both(mixed_up):
+    """`minFamilies = 2`: the two SmolLM2 nodes (a quorum on their own) cannot settle it alone;
+    it settles once Gemma's observation is in, and the paid nodes span both families, as the
+    trail and the CLI name them. A numeric kind: with f = 0 every observation is in the band."""
+    from concilium.llm.provenance import family_of
+
+    state, info = mixed_up
+    chain = ChainClient([info["rpc"]])
+    try:
+        client = OracleClient(chain, info["oracle"], dev_wallet(6))
+        req = await client.request("How many legs does a spider have?", "uint", fee=FEE, min_families=2)
+        result = await req.result(timeout=90)
+        families = {family_of(m, ("smollm2", "gemma3")) for m in result.model_ids}
+        assert families == {"smollm2", "gemma3"}, (result.model_ids, families)
+        assert len(result.signers) >= 2
+    finally:
+        await chain.close()

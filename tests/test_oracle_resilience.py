@@ -1,8 +1,9 @@
 """Nodes never stop (issue 8, item 1), on the real stack: poison `Requested` events mixed with
 normal requests, a node killed mid-round, a node restarted after its round closed.
 
-Poison comes from `PoisonOracle` (contracts/testing): AgentOracle plus a door that emits any
-`Requested` event, so the test holds whatever bounds the contract enforces onchain."""
+Poison comes from `PoisonOracle` (contracts/testing): AgentOracle plus a door that emits any log
+from the oracle's address; `requested_log` encodes a `Requested` event with any fields, so the
+test holds whatever bounds the contract enforces onchain."""
 
 import asyncio
 import json
@@ -10,6 +11,7 @@ import json
 import httpx
 import pytest
 from eth_abi import encode
+from eth_utils import keccak
 
 from concilium.chain.abi import artifact
 from concilium.chain.wallets import dev_wallet
@@ -26,6 +28,18 @@ BIG = 2**255
 @pytest.fixture
 async def model(vllm):
     return ModelClient(vllm.url, BUNDLED_NAME)
+
+
+def requested_log(contract, rid: int, consumer: str, prompt: bytes, kind: Kind, options: bytes, deadline: int) -> list:
+    """`emitRaw`'s arguments for a `Requested` event with these fields (types from the ABI)."""
+    event = next(e for e in contract.abi if e.get("type") == "event" and e["name"] == "Requested")
+    fields = event["inputs"][2]["components"]
+    values = {"consumer": consumer, "deadline": deadline, "callbackGasLimit": 0, "fee": 0, "epoch": 1, "kind": int(kind),
+              "status": 1, "quorum": 3, "f": 1, "labels": 0, "pinned": False, "minFamilies": 0, "maxGasPrice": 0,
+              "commitment": keccak(prompt), "modelId": bytes(32)}
+    request_type = "(" + ",".join(f["type"] for f in fields) + ")"
+    data = encode([request_type, "bytes", "bytes"], [tuple(values[f["name"]] for f in fields), prompt, options])
+    return [contract.events.Requested().topic, rid.to_bytes(32, "big"), bytes(12) + bytes.fromhex(consumer[2:]), data]
 
 
 async def until(pred, timeout: float = 60.0, every: float = 0.1):
@@ -59,7 +73,8 @@ async def test_poison_events_are_skipped_with_a_reason_and_every_normal_request_
                 topic = client.contract.events.Requested().topic
                 data = poisoner.encode_abi("emitRaw", args=[topic, rid.to_bytes(32, "big"), bytes(32), b"\x01" * 70])
             else:
-                data = poisoner.encode_abi("emitRequested", args=[rid, prompt, int(kind), options, deadline or now + 3600])
+                data = poisoner.encode_abi("emitRaw", args=requested_log(client.contract, rid, dev_wallet(3).address, prompt, kind,
+                                                                           options, deadline or now + 3600))
             await chain.transact(dev_wallet(3), {"to": net.oracle, "data": data})
 
         reqs = []
@@ -68,7 +83,8 @@ async def test_poison_events_are_skipped_with_a_reason_and_every_normal_request_
             for i in range(step * 2, min(step * 2 + 2, len(POISON))):
                 await poison(i)
         # a well-formed event for a request that does not exist, with an id beyond 64 bits: stored, then closed
-        ghost = poisoner.encode_abi("emitRequested", args=[BIG + 99, b"Is 3 prime?", 0, b"", now + 3600])
+        ghost = poisoner.encode_abi("emitRaw", args=requested_log(client.contract, BIG + 99, dev_wallet(3).address, b"Is 3 prime?",
+                                                                  Kind.BOOL, b"", now + 3600))
         await chain.transact(dev_wallet(3), {"to": net.oracle, "data": ghost})
         # a real request whose prompt is not UTF-8 (the contract cannot tell): settled unanswerable, refunded
         raw = client.contract.encode_abi("request", args=["?", 0, b"", 0])[:10] + encode(

@@ -62,9 +62,10 @@ def attached(families: list[str], urls: str | None, names: str | None) -> list[t
 
 
 async def _up(n: int, state_dir: Path, families: list[str], servers: list[tuple[str, str, str]], fee_floor_wei: int) -> None:
-    from concilium.llm.client import ModelClient
     from concilium.oracle.network import LocalOracleNetwork
     from concilium.oracle.params import fault_tolerance
+    from concilium.runtime import model_client
+    from concilium.spec import ModelSpec
     from concilium.stack.embedded import EmbeddedStack
 
     f, quorum = fault_tolerance(n)
@@ -74,10 +75,7 @@ async def _up(n: int, state_dir: Path, families: list[str], servers: list[tuple[
         anvil = await stack.chain()
         for fam, url, name in servers:
             stack.attach(fam, url, name)
-        clients = []
-        for fam in families:
-            server, digest = await stack.model(fam)
-            clients.append(ModelClient(server.url, server.served_name, weights_digest=digest))
+        clients = [await model_client(ModelSpec(serve=fam), stack, fam) for fam in families]
         net = await (await LocalOracleNetwork.deploy(anvil.url, clients, state_dir, n, fee_floor_wei=fee_floor_wei)).start()
         info = {"rpc": anvil.url, "oracle": net.oracle, "quorum": quorum, "f": f,
                 "nodes": [{"address": x.address, "url": x.url, "model": x.model.name} for x in net.nodes]}
@@ -92,6 +90,14 @@ async def _up(n: int, state_dir: Path, families: list[str], servers: list[tuple[
             await net.stop()
     finally:
         stack.stop()
+
+
+def _families(model_ids) -> str:
+    from concilium.llm.provenance import family_of
+    from concilium.stack.bundled import REGISTRY
+
+    names = sorted({family_of(m, tuple(e.family for e in REGISTRY.values())) for m in model_ids})
+    return f"{len(names)} model famil{'y' if len(names) == 1 else 'ies'}: {', '.join(names)}"
 
 
 class _RunByDefault(TyperGroup):
@@ -156,6 +162,8 @@ def ask(
     labels: Optional[str] = typer.Option(None, help="for --kind choice: comma-separated labels"),
     fee: str = typer.Option("auto", help="'auto' (the oracle's estimateFee) or an amount, at least the estimate"),
     model_id: Optional[str] = typer.Option(None, help="pin the answering model (0x + 64 hex digits)"),
+    min_families: int = typer.Option(0, min=0, max=255, help="the nodes that agree must run at least this many model "
+                                     "families (e.g. 2 with `oracle up --models smollm2,gemma3`); 0 or 1: any"),
     request_timeout: str = typer.Option("0", help="the request's onchain timeout, e.g. 10m (0: the oracle's default)"),
     callback_gas: int = typer.Option(100_000, min=0, help="gas for the consumer's callback (an account needs none)"),
     network: Path = typer.Option(NETWORK_FILE, help="network.json written by `concilium oracle up` or `oracle deploy`"),
@@ -182,7 +190,7 @@ def ask(
     if keystore is None and dev_account is None:
         dev_account = 2
     options = {"labels": [x.strip() for x in labels.split(",")] if labels else None, "fee": wei, "model_id": model_id,
-               "timeout": onchain_timeout, "callback_gas": callback_gas}
+               "timeout": onchain_timeout, "callback_gas": callback_gas, "min_families": min_families}
     run(_ask(net, prompt, k, options, (keystore, password_env, dev_account), timeout))
 
 
@@ -201,7 +209,7 @@ async def _ask(net: dict, prompt: str, kind, options: dict, wallet_args: tuple, 
         r = await req.result(timeout)
         console.print(f"answer: [bold]{r.value}[/bold]")
         console.print(f"signed by {len(r.signers)} node(s): {', '.join(r.signers)}")
-        console.print(f"model ids: {', '.join(sorted(set(r.model_ids)))}")
+        console.print(f"model ids: {', '.join(sorted(set(r.model_ids)))} ({_families(r.model_ids)})")
         console.print(f"fulfil tx {r.tx_hash} (gas {r.gas_used}), callback ok: {r.callback_ok}")
     finally:
         await chain.close()

@@ -3,8 +3,9 @@
 `ModelClient.decide(messages, schema)` asks for JSON under a JSON schema (vLLM's guided
 decoding, so the output always parses) and returns the raw text, the parsed object, the model
 id and the timing (the server's service time, not the time queued for a slot: see
-admission.py). The model id is a hash of what determines the answer: weights digest (or
-served name), engine and version, and sampling parameters; it is recorded with every decision.
+admission.py). The model id is the family's tag and a hash of what determines the answer:
+family, weights digest (or served name), engine and version, and sampling parameters
+(provenance.py); it is recorded with every decision.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class ModelClient:
     timeout: float = 120.0
     weights_digest: str | None = None
     control_tokens: frozenset[str] = KNOWN  # made inert in every message (llm/sanitize.py)
+    family: str | None = None  # the model family, e.g. "smollm2" (None: "unknown"); opens the model id
     _engine: str | None = None
     _derived: bool = False  # the weights digest was looked up (for servers we did not start)
 
@@ -95,7 +97,7 @@ class ModelClient:
                 if self.weights_digest is None and not self._derived:
                     self.weights_digest = await derive_weights_digest(self.url, self.name)
                     self._derived = True
-        return preimage(self.weights_digest, self.name, await self.engine(), self.sampling.as_dict())
+        return preimage(self.weights_digest, self.name, await self.engine(), self.sampling.as_dict(), self.family)
 
     async def model_id(self) -> str:
         return model_id_of(await self.preimage())

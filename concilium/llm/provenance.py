@@ -1,8 +1,11 @@
 """What a model id is made of, and the table that keeps it beside the id.
 
-A model id is sha256 over its preimage: the weights digest (sha256 of the safetensors; or, when
-it cannot be known, `served:<name>`, shown as "unknown"), the engine and its version, and the
-sampling parameters. Stores that record model ids (agent steps, oracle rounds) also keep each
+A model id is 32 bytes: the first 4 name the model's family (sha256 of the family's name, e.g.
+"smollm2", "gemma3"; "unknown" when no one said), the other 28 are sha256 over the preimage: the
+family, the weights digest (sha256 of the safetensors; or, when it cannot be known,
+`served:<name>`, shown as "unknown"), the engine and its version, and the sampling parameters.
+The oracle contract reads the family from those 4 bytes (a request can require agreement across
+families, `minFamilies`). Stores that record model ids (agent steps, oracle rounds) also keep each
 preimage once in `model_ids`, so a reader can see what an id stands for.
 
 For a server we did not start, the digest is derived when the server allows it: a vLLM server
@@ -32,20 +35,38 @@ PREPARED_MARKER = "concilium-prepared.json"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def preimage(weights_digest: str | None, served_name: str, engine: str, sampling: dict[str, Any]) -> dict[str, Any]:
-    return {"weights": weights_digest or f"served:{served_name}", "engine": engine, "sampling": sampling}
+def preimage(weights_digest: str | None, served_name: str, engine: str, sampling: dict[str, Any],
+             family: str | None = None) -> dict[str, Any]:
+    return {"family": family or UNKNOWN, "weights": weights_digest or f"served:{served_name}", "engine": engine, "sampling": sampling}
+
+
+def family_tag(family: str) -> str:
+    """The 4 bytes (hex, no 0x) that open the model id of every model of `family`."""
+    return hashlib.sha256(family.strip().lower().encode()).hexdigest()[:8]
 
 
 def model_id_of(pre: dict[str, Any]) -> str:
-    return "0x" + hashlib.sha256(json.dumps(pre, sort_keys=True).encode()).hexdigest()
+    body = hashlib.sha256(json.dumps(pre, sort_keys=True).encode()).hexdigest()
+    return "0x" + family_tag(str(pre.get("family", UNKNOWN))) + body[8:]
+
+
+def family_of(model_id: str, known: tuple[str, ...] = ()) -> str:
+    """The family a model id names: one of `known` (plus "unknown") whose tag it carries, else
+    "family 0x<tag>"."""
+    tag = model_id.removeprefix("0x")[:8].lower()
+    for name in (*known, UNKNOWN):
+        if family_tag(name) == tag:
+            return name
+    return f"family 0x{tag}"
 
 
 def describe(pre: dict[str, Any] | None) -> dict[str, Any]:
-    """The preimage as a person reads it: weights digest or "unknown", engine, sampling."""
+    """The preimage as a person reads it: family, weights digest or "unknown", engine, sampling."""
     if not pre:
-        return {"weights_digest": UNKNOWN, "engine": UNKNOWN, "sampling": UNKNOWN, "note": "preimage not recorded"}
+        return {"family": UNKNOWN, "weights_digest": UNKNOWN, "engine": UNKNOWN, "sampling": UNKNOWN, "note": "preimage not recorded"}
     w = str(pre.get("weights", ""))
-    out = {"weights_digest": UNKNOWN if w.startswith("served:") else w, "engine": pre.get("engine"), "sampling": pre.get("sampling")}
+    out = {"family": pre.get("family", UNKNOWN), "weights_digest": UNKNOWN if w.startswith("served:") else w,
+           "engine": pre.get("engine"), "sampling": pre.get("sampling")}
     if w.startswith("served:"):
         out["served_name"] = w.removeprefix("served:")
     return out

@@ -11,9 +11,20 @@ round's own commitment count. What is returned is exactly a quorum, sorted by si
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from concilium.oracle.kinds import Kind
 from concilium.oracle.signing import SignedAnswer
+
+
+@dataclass(frozen=True)
+class SettleRule:
+    """What settles a request, as stored with it onchain: a quorum of its epoch, the f that bounds
+    the honest band of numeric answers, and how many model families must agree (0 or 1: any)."""
+
+    quorum: int
+    f: int = 0
+    min_families: int = 0
 
 
 def agreeing(kind: Kind, answers: list[SignedAnswer]) -> list[SignedAnswer]:
@@ -24,6 +35,32 @@ def agreeing(kind: Kind, answers: list[SignedAnswer]) -> list[SignedAnswer]:
     for a in answers:
         groups[a.value].append(a)
     return max(groups.values(), key=len, default=[])
+
+
+def paid(kind: Kind, answers: list[SignedAnswer], f: int) -> list[SignedAnswer]:
+    """The answers the contract pays (and counts families over): the largest group of one value
+    (exact kinds), or those within the honest band [x_f, x_(r-1-f)] of the r sorted observations
+    (numeric kinds, int256 compared with the sign bit flipped, as the contract does)."""
+    if not kind.numeric:
+        return agreeing(kind, answers)
+    flip = 1 << 255 if kind == Kind.INT else 0
+    xs = sorted(int.from_bytes(a.value[:32], "big") ^ flip for a in answers)
+    if len(xs) <= 2 * f:
+        return []
+    lo, hi = xs[f], xs[len(xs) - 1 - f]
+    return [a for a in answers if lo <= int.from_bytes(a.value[:32], "big") ^ flip <= hi]
+
+
+def families(answers: list[SignedAnswer]) -> int:
+    """How many model families the answers span (a family is the model id's first 4 bytes)."""
+    return len({bytes(a.model_id[:4]) for a in answers})
+
+
+def settles(kind: Kind, answers: list[SignedAnswer], rule: SettleRule) -> bool:
+    """Whether `fulfill` accepts these revealed answers: a quorum agrees, and the paid ones span
+    the families the request requires."""
+    return (rule.quorum >= 1 and len(agreeing(kind, answers)) >= rule.quorum
+            and (rule.min_families <= 1 or families(paid(kind, answers, rule.f)) >= rule.min_families))
 
 
 class Aggregator:

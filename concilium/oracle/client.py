@@ -127,10 +127,11 @@ class OracleClient:
 
     async def request(self, prompt: str, kind: str | Kind = "bool", labels: list[str] | None = None, fee: int | None = None,
                       callback_gas: int = 100_000, model_id: str | None = None, timeout: int = 0,
-                      max_gas_price: int | None = None) -> OracleRequest:
+                      max_gas_price: int | None = None, min_families: int = 0) -> OracleRequest:
         """Ask; `model_id` pins the answering model (0x + 64 hex), `timeout` in seconds (0: the
         oracle's default), `callback_gas` for a consumer contract (an EOA needs none), `fee` in wei
-        (default: the estimate), `max_gas_price` the transmitter's reimbursement bound in wei."""
+        (default: the estimate), `max_gas_price` the transmitter's reimbursement bound in wei,
+        `min_families` how many model families the nodes that agree must span (0 or 1: any)."""
         kind = Kind.parse(kind) if isinstance(kind, str) else kind
         if kind is Kind.CHOICE and not labels:
             raise ConciliumError("a choice question needs its labels: --labels yes,no,unsure on the command line, labels=[...] in Python")
@@ -138,6 +139,9 @@ class OracleClient:
             raise ConciliumError(f"a model id is 0x and 64 hex digits, not {model_id!r}")
         if timeout < 0 or callback_gas < 0 or (fee or 0) < 0:
             raise ConciliumError("timeout, callback gas and fee cannot be negative")
+        if not 0 <= min_families <= 255 or (model_id is not None and min_families > 1):
+            raise ConciliumError(f"min families must be 0 to 255, and at most 1 with a pinned model (one model is one family), "
+                                 f"not {min_families}")
         options = encode_options(labels or [])
         estimate, bound = await self.estimate_fee(kind, callback_gas, max_gas_price)
         if fee is None:
@@ -146,7 +150,7 @@ class OracleClient:
             raise ConciliumError(f"a fee of {fee} wei is below the oracle's estimate of {estimate} wei "
                                  f"(callback gas {callback_gas}, gas price bound {bound} wei)")
         data = self.contract.encode_abi("requestPinned", args=[prompt, int(kind), options, callback_gas,
-                                                               HexBytes(model_id or "0x" + "00" * 32), timeout, bound])
+                                                               HexBytes(model_id or "0x" + "00" * 32), timeout, bound, min_families])
         receipt = await self._send(data, fee, "the oracle request")
         [event] = self.contract.events.Requested().process_receipt(receipt, errors=DISCARD)
         return OracleRequest(self, int(event["args"]["requestId"]), kind, options, HexBytes(receipt["transactionHash"]).to_0x_hex(),

@@ -67,6 +67,8 @@ class RequestSeen:
     epoch: int
     quorum: int
     max_gas_price: int = 0  # the transmitter's reimbursement bound (wei)
+    f: int = 0  # faults the request's epoch tolerates: numeric answers are paid within [x_f, x_(r-1-f)]
+    min_families: int = 0  # model families the agreeing nodes must span (0 or 1: any)
 
     def terms(self) -> RequestTerms:
         """What the node signs over: recomputed from the content it evaluates, never taken on trust."""
@@ -168,4 +170,4 @@ def _requested(ref: EventRef, rid: int, args, limits: Limits, now: float) -> Req
         text, readable = prompt.decode("utf-8", "replace"), False  # answered with a signed PromptRejected verdict
     return RequestSeen(ref, rid, to_checksum_address(args["consumer"]), text, prompt, readable, kind, options, bytes(r["modelId"]),
                        deadline, int(r["fee"]), int(r["callbackGasLimit"]), int(r["epoch"]), int(r["quorum"]),
-                       int(r["maxGasPrice"]))
+                       int(r["maxGasPrice"]), int(r["f"]), int(r["minFamilies"]))

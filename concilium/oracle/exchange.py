@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
-from concilium.oracle.aggregator import agreeing
+from concilium.oracle.aggregator import SettleRule, settles
 from concilium.oracle.kinds import Kind
 from concilium.oracle.signing import SignedAnswer
 from concilium.peering.commitreveal import CommitReveal, Phase, Reveal, Verdict
@@ -81,15 +81,16 @@ class SealedRound:
             return [self.revealed.get(s, e) for s, e in self.sealed.items()]
         return list(self.sealed.values())
 
-    def report(self, kind: Kind, quorum: int, pinned: bytes | None = None, barred=frozenset()) -> list[SignedAnswer] | None:
-        """Every counted reveal (so every matching node is paid), if a quorum of them settles the
-        request (exact kinds: a quorum of one value; numeric kinds: a quorum of observations).
+    def report(self, kind: Kind, rule: SettleRule | int, pinned: bytes | None = None, barred=frozenset()) -> list[SignedAnswer] | None:
+        """Every counted reveal (so every matching node is paid), if they settle the request under
+        `rule` (a bare int: a quorum, any family): exact kinds a quorum of one value, numeric kinds
+        a quorum of observations, and the paid ones spanning the families the request requires.
         Never an equivocating node's, nor one of `barred` (nodes the contract no longer lets sign):
         the contract would neither count nor pay them, so they only cost gas."""
+        rule = SettleRule(rule) if isinstance(rule, int) else rule
         barred = set(barred) | {e.participant for e in self.state.equivocations}
         entries = [a for a in self.revealed.values() if (pinned is None or a.model_id == pinned) and a.signer not in barred]
-        ok = quorum >= 1 and len(agreeing(kind, entries)) >= quorum
-        return sorted(entries, key=lambda a: int(a.signer, 16)) if ok else None
+        return sorted(entries, key=lambda a: int(a.signer, 16)) if settles(kind, entries, rule) else None
 
     def _sync(self) -> None:
         for signer, r in self.state.reveals.items():

@@ -40,7 +40,7 @@ from concilium.lifecycle import Supervisor
 from concilium.llm.client import ModelClient
 from concilium.llm.provenance import model_id_of
 from concilium.oracle.admin import stake_node
-from concilium.oracle.aggregator import Aggregator
+from concilium.oracle.aggregator import Aggregator, SettleRule
 from concilium.oracle.exchange import SealedRound, submission_rank
 from concilium.oracle.events import EventRef, Limits, Message, RequestSeen
 from concilium.oracle.kinds import (
@@ -71,7 +71,7 @@ from concilium.peering.guard import PeerGuard
 
 log = logging.getLogger("concilium.oracle.node")
 PENDING = 1  # AgentOracle.Status.Pending
-EPOCH, QUORUM = 4, 7  # indices of `epoch` and `quorum` in AgentOracle.requests(id)
+EPOCH, QUORUM, F, MIN_FAMILIES = 4, 7, 8, 11  # indices in AgentOracle.requests(id)
 CLOSED = {2: "fulfilled", 3: "unanswerable", 4: "cancelled"}  # AgentOracle.Status -> round status
 
 
@@ -120,7 +120,7 @@ class OracleNode:
         self._barred: set[str] = set()  # nodes the contract no longer lets sign (slashed, unstaked): left out of reports
         self._server: HttpServer | None = None
         self._registry: tuple[float, list[str]] = (0.0, [])
-        self._quorums: dict[int, int] = {}  # request -> quorum of its epoch
+        self._rules: dict[int, SettleRule] = {}  # request -> what settles it (quorum of its epoch, f, families)
 
     @property
     def url(self) -> str:
@@ -236,7 +236,7 @@ class OracleNode:
     async def _on_message(self, msg: Message) -> None:
         rid = msg.request_id
         if isinstance(msg, RequestSeen):
-            self._quorums[rid] = msg.quorum
+            self._rules[rid] = SettleRule(msg.quorum, msg.f, msg.min_families)
             rnd = await self.store.add(Round(
                 key=self._key(rid), node=self.address, oracle=self.settings.oracle, request_id=rid, status="open",
                 consumer=msg.consumer, kind=int(msg.kind), prompt=msg.prompt, options="0x" + msg.options.hex(),
@@ -331,8 +331,8 @@ class OracleNode:
     async def _exchange(self, rnd: Round) -> SealedRound:
         rid = rnd.request_id
         if rid not in self._sealed:
-            nodes, quorum = await self._registry_view(), await self._quorum(rid)
-            self._sealed[rid] = SealedRound(_hex(rnd.commitment), self.address, nodes, quorum)
+            nodes, rule = await self._registry_view(), await self._rule(rid)
+            self._sealed[rid] = SealedRound(_hex(rnd.commitment), self.address, nodes, rule.quorum)
         return self._sealed[rid]
 
     def _forget(self, rid: int) -> None:
@@ -467,11 +467,12 @@ class OracleNode:
             self._registry = (time.monotonic(), list(await self.contract.functions.nodes().call()))
         return self._registry[1]
 
-    async def _quorum(self, request_id: int) -> int:
-        """The quorum of the request's epoch (stored with the request onchain)."""
-        if request_id not in self._quorums:
-            self._quorums[request_id] = int((await self.contract.functions.requests(request_id).call())[QUORUM])
-        return self._quorums[request_id]
+    async def _rule(self, request_id: int) -> SettleRule:
+        """What settles the request (stored with it onchain): its epoch's quorum, f, families."""
+        if request_id not in self._rules:
+            r = await self.contract.functions.requests(request_id).call()
+            self._rules[request_id] = SettleRule(int(r[QUORUM]), int(r[F]), int(r[MIN_FAMILIES]))
+        return self._rules[request_id]
 
     def _peer_record(self, rid: int) -> dict:
         """The peers' entries: verdicts, counted reveals, and seals never (or not yet) revealed."""
@@ -487,10 +488,11 @@ class OracleNode:
         rid = rnd.request_id
         if rid in self._submitting or rnd.status not in ("open", "answered"):
             return
-        nodes, quorum = await self._registry_view(), await self._quorum(rid)
+        nodes, rule = await self._registry_view(), await self._rule(rid)
         pinned = _hex(rnd.pinned_model) if rnd.pinned_model and int(rnd.pinned_model, 16) else None
-        answers = self._settlement(rnd, quorum, pinned)
+        answers = self._settlement(rnd, rule, pinned)
         if answers is None:
+            await self._note_families(rnd, rule, pinned)
             return
         self._submitting.add(rid)
         try:
@@ -499,7 +501,7 @@ class OracleNode:
                 await asyncio.sleep(rank * self.settings.backoff)
             else:
                 await self._await_reveals(rid)
-            answers = self._settlement(rnd, quorum, pinned) or answers
+            answers = self._settlement(rnd, rule, pinned) or answers
             await self._submit(rnd, answers)
         finally:
             self._submitting.discard(rid)
@@ -514,12 +516,20 @@ class OracleNode:
         ex = self._sealed.get(rid)
         return submission_rank(rid, nodes, self.address, ex.counted if ex is not None and ex.mine is not None else None)
 
-    def _settlement(self, rnd: Round, quorum: int, pinned: bytes | None) -> list[SignedAnswer] | None:
-        """A quorum of agreeing answers, else a quorum of unanswerable verdicts, else None."""
+    def _settlement(self, rnd: Round, rule: SettleRule, pinned: bytes | None) -> list[SignedAnswer] | None:
+        """Reveals that settle it under `rule`, else a quorum of unanswerable verdicts, else None."""
         commitment = _hex(rnd.commitment)
         ex = self._sealed.get(rnd.request_id)
-        return ((ex.report(Kind(rnd.kind), quorum, pinned, self._barred) if ex else None)
-                or self.aggregator.verdict_set(rnd.request_id, quorum, commitment))
+        return ((ex.report(Kind(rnd.kind), rule, pinned, self._barred) if ex else None)
+                or self.aggregator.verdict_set(rnd.request_id, rule.quorum, commitment))
+
+    async def _note_families(self, rnd: Round, rule: SettleRule, pinned: bytes | None) -> None:
+        """Say why a quorum that agrees is not submitted: it spans too few model families."""
+        ex = self._sealed.get(rnd.request_id)
+        if rule.min_families > 1 and ex is not None and ex.report(Kind(rnd.kind), rule.quorum, pinned, self._barred):
+            note = f"a quorum agrees but spans fewer than the {rule.min_families} model families the request requires: waiting"
+            if rnd.note != note:
+                await self.store.update(rnd, note=note)
 
     async def _submit(self, rnd: Round, answers: list[SignedAnswer]) -> bool:
         """Send the report; False when it would not settle now (a later reveal tries again)."""
@@ -569,7 +579,7 @@ class OracleNode:
         if not any(a.signer in self._barred for a in answers):
             return answers
         pinned = _hex(rnd.pinned_model) if rnd.pinned_model and int(rnd.pinned_model, 16) else None
-        kept = self._settlement(rnd, await self._quorum(rnd.request_id), pinned)
+        kept = self._settlement(rnd, await self._rule(rnd.request_id), pinned)
         if kept is None:
             await self.store.update(rnd, note="too few entries of nodes still allowed to sign to settle")
         return kept

