@@ -21,12 +21,15 @@ contract AgentOracleFamiliesTest is OracleFixture {
         return bytes32(family) | (keccak256(bytes(detail)) >> 32);
     }
 
-    /// Nodes 0-1 run SmolLM2, nodes 2-3 Gemma (unless a test says otherwise).
+    /// Node i signs under a model of family `f[i]`, with its own weights/sampling detail.
+    function _families(bytes4[4] memory f) internal {
+        string[4] memory detail = ["q4, t=0", "q8, t=0", "f16, t=0.7", "bf16"];
+        for (uint256 i; i < 4; ++i) modelOf[keys[i]] = _model(f[i], detail[i]);
+    }
+
+    /// Nodes 0-1 run SmolLM2, nodes 2-3 Gemma.
     function _twoFamilies() internal {
-        modelOf[keys[0]] = _model(SMOL, "smol a");
-        modelOf[keys[1]] = _model(SMOL, "smol a");
-        modelOf[keys[2]] = _model(GEMMA, "gemma a");
-        modelOf[keys[3]] = _model(GEMMA, "gemma a");
+        _families([SMOL, SMOL, GEMMA, GEMMA]);
     }
 
     function _ask(IAgentOracle.Kind kind, uint8 minFamilies) internal returns (uint256) {
@@ -45,10 +48,7 @@ contract AgentOracleFamiliesTest is OracleFixture {
     /// Three nodes of one family are a quorum, but not two families: refused, with or without the
     /// other family's disagreeing or silent node in the report; settles once it agrees.
     function testOneFamilyAloneCannotSettle() public {
-        modelOf[keys[0]] = _model(SMOL, "smol");
-        modelOf[keys[1]] = _model(SMOL, "smol");
-        modelOf[keys[2]] = _model(SMOL, "smol");
-        modelOf[keys[3]] = _model(GEMMA, "gemma");
+        _families([SMOL, SMOL, SMOL, GEMMA]);
         uint256 id = _ask(IAgentOracle.Kind.Bool, 2);
         IAgentOracle.Answer[] memory report1 = signed(id, idx(0, 1, 2), same(3, abi.encode(true)));
         vm.expectRevert(abi.encodeWithSelector(IAgentOracle.TooFewFamilies.selector, 1, 2));
@@ -74,10 +74,7 @@ contract AgentOracleFamiliesTest is OracleFixture {
     /// Different weights, quantisation or sampling within a family are one family: the model ids
     /// differ, the first 4 bytes do not.
     function testOneFamilyUnderSeveralModelIdsCountsOnce() public {
-        modelOf[keys[0]] = _model(SMOL, "q4, t=0");
-        modelOf[keys[1]] = _model(SMOL, "q8, t=0");
-        modelOf[keys[2]] = _model(SMOL, "f16, t=0.7");
-        modelOf[keys[3]] = _model(SMOL, "bf16");
+        _families([SMOL, SMOL, SMOL, SMOL]); // four different model ids
         uint256 id = _ask(IAgentOracle.Kind.Bool, 2);
         IAgentOracle.Answer[] memory report3 = signed(id, range(4), same(4, abi.encode(true)));
         vm.expectRevert(abi.encodeWithSelector(IAgentOracle.TooFewFamilies.selector, 1, 2));
@@ -87,8 +84,7 @@ contract AgentOracleFamiliesTest is OracleFixture {
     /// The other family's node sealed another answer, then reveals the winning one to be counted
     /// (and paid): the reveal does not open its seal, so it is no family.
     function testAChangedRevealIsNotAFamily() public {
-        for (uint256 i; i < 3; ++i) modelOf[keys[i]] = _model(SMOL, "smol");
-        modelOf[keys[3]] = _model(GEMMA, "gemma");
+        _families([SMOL, SMOL, SMOL, GEMMA]);
         uint256 id = _ask(IAgentOracle.Kind.Bool, 2);
         bytes[] memory vs = same(4, abi.encode(true));
         vs[3] = abi.encode(false);
