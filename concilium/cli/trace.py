@@ -72,6 +72,7 @@ def _show(e: dict[str, Any]) -> None:
         line("kind", e["kind"])
     m = e["model"]
     line("model id", m["model_id"])
+    line("  family", m.get("family"))
     line("  weights digest", m["weights_digest"] + (f" (served name {m['served_name']})" if m.get("served_name") else ""))
     line("  engine", m["engine"])
     line("  sampling", m["sampling"])
@@ -87,6 +88,8 @@ def _show(e: dict[str, Any]) -> None:
         line("raw output", e["raw_output"])
         line("answer", e["answer"])
         line("peer answers", e["peer_answers"])
+        for g in e.get("answers_by_family", []):
+            line(f"answers of family {g['family']}", {**g["answers"], "model ids": [x["model_id"] for x in g["models"]]})
         line("result", e["result"])
         line("note", e["note"])
     line("transaction", e["transaction"])
