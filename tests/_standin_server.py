@@ -44,12 +44,14 @@ async def acquire_standin(entry_dir: Path, port: int, name: str, root: str, dela
 
     spec = launch(entry_dir, port, name, root, delay)
 
-    async def wait_started(supervisor):
+    async def start(supervisor):
+        supervisor.start()
+
         async def probe():
             return await asyncio.to_thread(answers, spec["url"], name, root, 1.0)
         await supervisor.wait_ready(probe, timeout=60, progress=progress, what="stand-in")
 
-    return await acquire(entry_dir, spec, progress, wait_started)
+    return await acquire(entry_dir, spec, progress, start)
 
 
 if __name__ == "__main__":

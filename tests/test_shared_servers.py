@@ -177,3 +177,48 @@ def test_models_stop_stops_a_shared_server(entry_dir, tmp_path, monkeypatch):
     finally:
         p.stdin.close()
         p.wait(30)
+
+
+@pytest.mark.timeout(900)
+async def test_second_concilium_process_reuses_a_real_vllm_with_the_same_model_id(tmp_path):
+    """Two `concilium models up` processes in a row: the first starts the shared vLLM, the second
+    reuses it without starting a process, and both give the model id of a fresh server (the one the
+    first started; and the id from the weights, the installed vLLM and default sampling). With no
+    user left, the shared vLLM stops when idle."""
+    from concilium.llm.client import Sampling
+    from concilium.llm.provenance import model_id_of, preimage, weights_digest
+    from concilium.stack.bundled import bundled
+    from concilium.stack.embedded import default_cache_dir
+    from concilium.stack.model import prepare_bundled_model
+    from concilium.stack.shared import entries
+    from concilium.stack.vllm_server import vllm_version
+
+    prepared = await asyncio.to_thread(prepare_bundled_model, default_cache_dir())
+    cache = tmp_path / "cache"  # its own registry (not the machine's), the prepared weights linked in
+    (cache / "models").mkdir(parents=True)
+    (cache / "models" / bundled("bundled").served_name).symlink_to(prepared)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CONCILIUM_CACHE": str(cache), IDLE_ENV: "30"}
+    env.pop(SHARED_ENV, None)
+
+    def up() -> tuple[dict, str]:
+        out = subprocess.run([sys.executable, "-m", "concilium.cli", "models", "up", "--json"], capture_output=True,
+                             text=True, cwd=ROOT, env=env, timeout=700)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout), out.stderr
+
+    first, _ = await asyncio.to_thread(up)
+    [(entry_dir, entry)] = entries(cache)
+    try:
+        second, notes = await asyncio.to_thread(up)
+        assert (first["reused"], second["reused"]) == (False, True)
+        assert second["url"] == first["url"] and "reusing the shared SmolLM2-135M-Instruct server" in notes
+        assert "starting vLLM" not in notes
+        assert [e for _, e in entries(cache)] == [entry], "the second process started nothing"
+        engine = "vllm " + vllm_version().split()[1]
+        fresh = model_id_of(preimage(weights_digest(prepared), bundled("bundled").served_name, engine, Sampling().as_dict()))
+        assert first["model_id"] == second["model_id"] == fresh
+        assert gone(entry["server_pid"], 120), "the idle shared vLLM was not stopped"
+        assert entries(cache) == []
+    finally:
+        stop_supervisor(entry_dir, read_json(entry_dir / "entry.json"))
+

@@ -254,19 +254,19 @@ def _ago(seconds: float) -> str:
 
 
 async def acquire(entry_dir: Path, launch: dict, progress: Progress,
-                  wait_started: Callable[[ManagedProcess], Awaitable[None]]) -> SharedServer:
+                  start: Callable[[ManagedProcess], Awaitable[None]]) -> SharedServer:
     """The shared server of this entry: reused when safe, else started through a supervisor.
-    `launch` says what to run (argv, env, log, port, url, served_name, model); `wait_started`
-    waits until the supervisor's server is ready (with progress), raising if it fails."""
+    `launch` says what to run (argv, env, log, port, url, served_name, model); `start` starts
+    the supervisor's process and waits until its server is ready (with progress), raising if not."""
     lock = lock_path(entry_dir)
     with locked(lock, blocking=False) as free:
         pass
     if not free:
         progress(f"another process is starting or checking the shared {launch['served_name']} server; waiting for it")
-    return await asyncio.to_thread(_acquire_locked, entry_dir, launch, progress, wait_started)
+    return await asyncio.to_thread(_acquire_locked, entry_dir, launch, progress, start)
 
 
-def _acquire_locked(entry_dir: Path, launch: dict, progress: Progress, wait_started) -> SharedServer:
+def _acquire_locked(entry_dir: Path, launch: dict, progress: Progress, start) -> SharedServer:
     with locked(lock_path(entry_dir)):
         entry_dir.mkdir(parents=True, exist_ok=True)
         entry = read_json(entry_dir / "entry.json")
@@ -286,7 +286,7 @@ def _acquire_locked(entry_dir: Path, launch: dict, progress: Progress, wait_star
             progress(f"not reusing the shared {launch['served_name']} server recorded in {entry_dir}: {why}; starting a new one")
             stop_supervisor(entry_dir, entry)
             (entry_dir / "entry.json").unlink(missing_ok=True)
-        return _start(entry_dir, launch, progress, wait_started)
+        return _start(entry_dir, launch, progress, start)
 
 
 def _holding(entry_dir: Path, entry: dict, lease: Path, reused: bool, progress: Progress,
@@ -301,7 +301,7 @@ def _holding(entry_dir: Path, entry: dict, lease: Path, reused: bool, progress: 
     return server
 
 
-def _start(entry_dir: Path, launch: dict, progress: Progress, wait_started) -> SharedServer:
+def _start(entry_dir: Path, launch: dict, progress: Progress, start) -> SharedServer:
     launch = {**launch, "idle": idle_seconds()}
     write_json(entry_dir / "launch.json", launch)
     lease = take_lease(entry_dir)  # before the supervisor runs, so it never sees an unused server
@@ -309,8 +309,7 @@ def _start(entry_dir: Path, launch: dict, progress: Progress, wait_started) -> S
                                 entry_dir / "supervisor.log", detached=True)
     t0 = time.monotonic()
     try:
-        supervisor.start()
-        asyncio.run(wait_started(supervisor))
+        asyncio.run(start(supervisor))
     except BaseException:
         supervisor.stop()
         lease.unlink(missing_ok=True)
@@ -333,11 +332,11 @@ async def share(server: "VLLMServer", cache_dir: Path, progress: Progress) -> Sh
     launch = {"argv": server.argv, "env": server.env, "log": str(log), "port": server.port, "url": server.url,
               "served_name": server.served_name, "model": server.model}
 
-    async def wait_started(supervisor: ManagedProcess) -> None:
+    async def start(supervisor: ManagedProcess) -> None:
         server.launched_by(supervisor, log)
         await server.start(progress)
 
-    return await acquire(entry_dir, launch, progress, wait_started)
+    return await acquire(entry_dir, launch, progress, start)
 
 
 def entries(cache_dir: Path) -> list[tuple[Path, dict]]:
