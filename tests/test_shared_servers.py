@@ -222,3 +222,30 @@ async def test_second_concilium_process_reuses_a_real_vllm_with_the_same_model_i
     finally:
         stop_supervisor(entry_dir, read_json(entry_dir / "entry.json"))
 
+
+
+def test_servers_are_shared_only_between_interchangeable_configurations(tmp_path, monkeypatch):
+    """The key changes with anything that changes the answers (dtype, template content, vLLM's
+    environment), and not with where a same-content template lies or which port is free."""
+    import dataclasses
+
+    from concilium.stack.cpu import cpu_settings
+    from concilium.stack.shared import key_of
+    from concilium.stack.vllm_server import VLLMServer
+
+    a, b, c = (tmp_path / "a.jinja", tmp_path / "b.jinja", tmp_path / "c.jinja")
+    a.write_text("{{ messages }}")
+    b.write_text("{{ messages }}")
+    c.write_text("{{ messages }} changed")
+    settings = cpu_settings()
+
+    def key(template: Path, **kw) -> str:
+        s = VLLMServer("/models/m", "m", tmp_path, extra_args=["--chat-template", str(template)], settings=kw.get("settings", settings))
+        return key_of(s.identity())
+
+    assert key(a) == key(b)
+    assert key(a) != key(c)
+    assert key(a) != key(a, settings=dataclasses.replace(settings, dtype="float16"))
+    before = key(a)
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "all")
+    assert key(a) != before

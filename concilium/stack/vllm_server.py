@@ -9,7 +9,9 @@ so the progress line says how long the wait was the last time on this machine.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -58,6 +60,13 @@ def next_phase(done: dict[str, float]) -> str:
         if name in done:
             now = then
     return now
+
+
+INHERITED_ENV = ("VLLM_", "OMP_", "KMP_", "MKL_", "CUDA_", "HF_", "TORCH", "LD_PRELOAD")  # settings vLLM reads from its env
+
+
+def _file_digest(path: str) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def vllm_version() -> str:
@@ -112,9 +121,11 @@ class VLLMServer:
         argv = list(self.argv)
         i = argv.index("--port")
         del argv[i:i + 2]
+        argv = [_file_digest(a) if a.startswith("/") and Path(a).is_file() else a for a in argv[1:]]  # templates by content
+        inherited = {k: v for k, v in os.environ.items() if k.startswith(INHERITED_ENV)}
         model = Path(self.model)
-        return {"argv": argv[1:], "python": self.argv[0], "env": dict(sorted(self.env.items())), "vllm": vllm_version(),
-                "weights": weights_digest(model) if (model / PREPARED_MARKER).exists() else None}
+        return {"argv": argv, "python": self.argv[0], "env": dict(sorted({**inherited, **self.env}.items())),
+                "vllm": vllm_version(), "weights": weights_digest(model) if (model / PREPARED_MARKER).exists() else None}
 
     def launched_by(self, process: ManagedProcess, log_path: Path) -> None:
         """Start through `process` (a shared server's supervisor) instead of running vLLM directly;
