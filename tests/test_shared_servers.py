@@ -249,3 +249,17 @@ def test_servers_are_shared_only_between_interchangeable_configurations(tmp_path
     before = key(a)
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "all")
     assert key(a) != before
+
+
+async def test_a_start_whose_starter_was_killed_is_waited_for_not_duplicated(entry_dir, tmp_path):
+    p = holder(entry_dir, free_port(), str(tmp_path), delay=4.0)
+    deadline = time.monotonic() + 30
+    while (read_json(entry_dir / "entry.json") or {}).get("state") != "starting" and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    p.kill()
+    p.wait()
+    notes = []
+    s = await acquire_standin(entry_dir, free_port(), NAME, str(tmp_path), progress=notes.append)
+    assert s.reused and any("still starting (its starter went away)" in n for n in notes), notes
+    assert (entry_dir / "supervisor.log").read_text().count("started ") == 1
+    s.stop()

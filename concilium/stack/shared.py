@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 SHARED_ENV = "CONCILIUM_SHARED_SERVERS"
 IDLE_ENV = "CONCILIUM_SHARED_IDLE"
 DEFAULT_IDLE = 600.0
+START_TIMEOUT = 600.0  # as VLLMServer.start waits
 SUPERVISOR = "concilium.stack.supervisor"
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
@@ -204,9 +205,10 @@ def unusable(entry_dir: Path, entry: dict | None) -> str | None:
         return "its server process is gone"
     if not isinstance(port, int) or not holds_port(server, port):
         return f"port {port} is not held by its server process"
-    if not answers(url, str(entry.get("served_name")), str(entry.get("model"))):
-        return f"{url} does not answer with {entry.get('served_name')} from {entry.get('model')}"
-    return None
+    for attempt in range(3):  # a busy server (or machine) may answer late: do not retire a server in use for that
+        if answers(url, str(entry.get("served_name")), str(entry.get("model")), timeout=5.0 * (attempt + 1)):
+            return None
+    return f"{url} does not answer with {entry.get('served_name')} from {entry.get('model')}"
 
 
 def stop_supervisor(entry_dir: Path, entry: dict | None, grace: float = 30.0) -> None:
@@ -272,14 +274,13 @@ def _acquire_locked(entry_dir: Path, launch: dict, progress: Progress, start) ->
         entry = read_json(entry_dir / "entry.json")
         if entry is not None and entry.get("state") == "starting" and is_supervisor_of(entry.get("supervisor_pid", -1), entry_dir):
             progress(f"the shared {launch['served_name']} server is still starting (its starter went away); waiting for it")
-            lease = take_lease(entry_dir)
+            deadline = time.monotonic() + START_TIMEOUT
             while (e := read_json(entry_dir / "entry.json")) and e.get("state") == "starting" \
-                    and is_supervisor_of(e.get("supervisor_pid", -1), entry_dir):
+                    and is_supervisor_of(e.get("supervisor_pid", -1), entry_dir) and time.monotonic() < deadline:
                 time.sleep(0.5)
-            lease.unlink(missing_ok=True)
             entry = read_json(entry_dir / "entry.json")
         if entry is not None:
-            why = unusable(entry_dir, entry)
+            why = f"not ready ({entry.get('state')})" if entry.get("state") != "ready" else unusable(entry_dir, entry)
             if why is None:
                 lease = take_lease(entry_dir)
                 return _holding(entry_dir, entry, lease, reused=True, progress=progress)
