@@ -19,6 +19,9 @@ from pathlib import Path
 
 def serve(port: int, name: str, root: str, delay: float = 0.0) -> None:
     time.sleep(delay)  # a slow start, so that concurrent starters overlap
+    if name == "fails-to-start":
+        print(f"no model at {root}", flush=True)
+        sys.exit(3)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):

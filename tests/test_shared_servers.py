@@ -263,3 +263,13 @@ async def test_a_start_whose_starter_was_killed_is_waited_for_not_duplicated(ent
     assert s.reused and any("still starting (its starter went away)" in n for n in notes), notes
     assert (entry_dir / "supervisor.log").read_text().count("started ") == 1
     s.stop()
+
+
+async def test_a_server_that_fails_to_start_is_reported_with_its_log_and_not_recorded(entry_dir, tmp_path):
+    from concilium.errors import StackError
+
+    with pytest.raises(StackError) as e:
+        await acquire_standin(entry_dir, free_port(), "fails-to-start", str(tmp_path / "gone"))
+    assert f"no model at {tmp_path / 'gone'}" in str(e.value) and "exited with code 3" in str(e.value)
+    assert read_json(entry_dir / "entry.json") is None
+    assert not list((entry_dir / "leases").iterdir())
