@@ -222,7 +222,7 @@ def stop_supervisor(entry_dir: Path, entry: dict | None, grace: float = 30.0) ->
                 time.sleep(0.2)
             if is_supervisor_of(sup, entry_dir):
                 os.kill(sup, signal.SIGKILL)  # its vLLM gets SIGTERM from the kernel (parent death signal)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):  # gone, or not ours after all
             pass
     current = read_json(entry_dir / "entry.json")
     if current is not None and current.get("supervisor_pid") == sup:
