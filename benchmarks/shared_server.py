@@ -52,7 +52,8 @@ def models_up(cache: Path, shared: bool) -> dict:
     if out.returncode != 0:
         raise StackError("`concilium models up` failed: " + (out.stderr.strip().splitlines() or ["(no output)"])[-1])
     got = json.loads(out.stdout)
-    return {"time_to_model_s": got["seconds"], "process_s": round(wall, 2), "reused": got["reused"], "model_id": got["model_id"]}
+    return {"time_to_model_s": got["seconds"], "process_s": round(wall, 2), "shared": got["shared"], "reused": got["reused"],
+            "model_id": got["model_id"]}
 
 
 async def main() -> dict:
@@ -68,8 +69,10 @@ async def main() -> dict:
     finally:
         for d, e in entries(cache):
             stop_supervisor(d, e)
-    if second["model_id"] != private["model_id"] or not second["reused"]:
-        raise StackError("the reused server did not give the private server's model id, or was not reused")
+    if private["shared"] or first["reused"] or not second["reused"]:
+        raise StackError(f"expected a private start, a shared start and a reuse; got {private}, {first}, {second}")
+    if not private["model_id"] == first["model_id"] == second["model_id"]:
+        raise StackError("the shared server's model id differs from the private server's")
     return {"benchmark": "shared_server", "model": bundled("bundled").served_name,
             "private": private, "shared_first": first, "shared_reuse": second,
             "reuse_speedup_vs_private": round(private["time_to_model_s"] / second["time_to_model_s"], 1),

@@ -200,7 +200,7 @@ async def test_later_concilium_processes_reuse_the_sessions_real_vllm_with_its_m
         return json.loads(out.stdout), out.stderr
 
     got = [await asyncio.to_thread(up) for _ in range(2)]
-    ours = await ModelClient(vllm.url, vllm.served_name, weights_digest=digest).model_id()
+    ours = await ModelClient(vllm.url, vllm.served_name, weights_digest=digest, family="smollm2").model_id()
     for info, notes in got:
         assert info["reused"] and info["url"] == vllm.url and info["model_id"] == ours
         assert "reusing the shared SmolLM2-135M-Instruct server" in notes and "starting vLLM" not in notes

@@ -29,6 +29,7 @@ def up(serve: str = typer.Argument("bundled", help="what to serve: bundled, bund
 
 async def _up(serve: str, as_json: bool) -> None:
     from concilium.llm.client import ModelClient
+    from concilium.stack.bundled import family_of_serve
     from concilium.stack.embedded import EmbeddedStack
     from concilium.stack.shared import SharedServer
 
@@ -36,7 +37,8 @@ async def _up(serve: str, as_json: bool) -> None:
     stack = EmbeddedStack(Path(tempfile.mkdtemp(prefix="concilium-models-")), progress=progress)
     try:
         server, digest = await stack.model(serve)
-        model_id = await ModelClient(server.url, server.served_name, weights_digest=digest).model_id()
+        # the id a `run` with default sampling records for this model
+        model_id = await ModelClient(server.url, server.served_name, weights_digest=digest, family=family_of_serve(serve)).model_id()
         shared = isinstance(server, SharedServer)
         info = {"url": server.url, "served_name": server.served_name, "model_id": model_id, "shared": shared,
                 "reused": shared and server.reused, "seconds": round(time.monotonic() - t0, 2),
