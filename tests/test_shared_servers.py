@@ -129,7 +129,7 @@ def test_sigkilled_lease_holder_does_not_keep_the_server_alive(entry_dir, tmp_pa
     p = holder(entry_dir, free_port(), str(tmp_path), env={IDLE_ENV: "1"})
     held(p)
     entry = read_json(entry_dir / "entry.json")
-    time.sleep(3)
+    time.sleep(2.5)
     assert start_time(entry["server_pid"]) is not None, "stopped while its lease holder was alive"
     p.kill()
     p.wait()
@@ -140,14 +140,14 @@ def test_sigkilled_lease_holder_does_not_keep_the_server_alive(entry_dir, tmp_pa
 
 
 async def test_supervisor_stops_the_server_after_idle_with_no_lease(entry_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv(IDLE_ENV, "2")
+    monkeypatch.setenv(IDLE_ENV, "1")
     s = await acquire_standin(entry_dir, free_port(), NAME, str(tmp_path))
     entry = read_json(entry_dir / "entry.json")
-    await asyncio.sleep(4)
+    await asyncio.sleep(2.5)
     assert start_time(entry["server_pid"]) is not None, "stopped while a lease was held"
     s.stop()
     assert gone(entry["server_pid"], 20)
-    assert "idle for 2 s with no live lease" in (entry_dir / "supervisor.log").read_text()
+    assert "idle for 1 s with no live lease" in (entry_dir / "supervisor.log").read_text()
     again = await acquire_standin(entry_dir, free_port(), NAME, str(tmp_path))
     assert not again.reused, "a retired entry is started again, not reused"
     again.stop()
