@@ -2,6 +2,10 @@
 
 Tests build their YAML with `rpc: embedded` / `serve: bundled` and pass the session stack to
 `Runtime.open`, so every test runs on the real processes while having its own state dir.
+vLLM is the machine's shared server (stack/shared.py): a session reuses one that an earlier
+session, `demo` or benchmark left running, or starts one that the next reuses (it stops after
+CONCILIUM_SHARED_IDLE seconds unused); CONCILIUM_TEST_VLLM_URL attaches to a given server and
+CONCILIUM_SHARED_SERVERS=0 gives the session a private one.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from concilium.cli import agents, audit, committee, devnet, oracle, system, trace
+from concilium.cli import agents, audit, committee, devnet, models, oracle, system, trace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Autonomous onchain AI agents on open-weight models.")
 
@@ -31,6 +31,7 @@ app.command()(trace.trace)
 app.command()(trace.replay)
 app.add_typer(oracle.oracle_app, name="oracle")
 app.add_typer(committee.committee_app, name="committee")
+app.add_typer(models.models_app, name="models")
 
 
 def main() -> None:

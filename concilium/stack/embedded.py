@@ -1,5 +1,7 @@
 """The embedded stack: the anvil and vLLM processes concilium starts when the YAML says
-`rpc: embedded` or `serve: ...`. Each is started once, on first use, and shared."""
+`rpc: embedded` or `serve: ...`. Each is started once, on first use, and shared. vLLM servers
+are shared machine-wide too (stack/shared.py): a later process reuses a running one with the
+same identity instead of starting its own, unless `shared=False` or CONCILIUM_SHARED_SERVERS=0."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from concilium.stack.anvil import Anvil
 from concilium.stack.bundled import BundledModel, bundled, canonical, is_bundled
 from concilium.stack.model import prepare_bundled_model, prepared_model_dir, weights_digest
 from concilium.stack.process import Progress
+from concilium.stack.shared import SharedServer, share, sharing_enabled
 from concilium.stack.vllm_server import VLLMServer
 
 
@@ -43,12 +46,14 @@ def default_cache_dir() -> Path:
 
 
 class EmbeddedStack:
-    def __init__(self, state_dir: Path, cache_dir: Path | None = None, progress: Progress = lambda _: None):
+    def __init__(self, state_dir: Path, cache_dir: Path | None = None, progress: Progress = lambda _: None,
+                 shared: bool | None = None):
         self.state_dir = Path(state_dir)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.progress = progress
+        self.shared = sharing_enabled() if shared is None else shared
         self._anvil: Anvil | None = None
-        self._servers: dict[str, VLLMServer] = {}
+        self._servers: dict[str, VLLMServer | SharedServer | ExternalServer] = {}
         self._digests: dict[str, str] = {}
         self._lock = asyncio.Lock()
 
@@ -58,7 +63,7 @@ class EmbeddedStack:
                 self._anvil = await Anvil(self.state_dir).start(self.progress)
             return self._anvil
 
-    async def model(self, serve: str) -> tuple[VLLMServer, str | None]:
+    async def model(self, serve: str) -> tuple[VLLMServer | SharedServer | ExternalServer, str | None]:
         """A running server for `serve` ("bundled", "bundled:<key>", an HF model dir or a hub id),
         and the weights digest when we know it."""
         serve = canonical(serve)
@@ -74,15 +79,17 @@ class EmbeddedStack:
                     server = VLLMServer(serve, serve, self.state_dir, cache_root=self.cache_dir / "vllm")
                     if Path(serve).is_dir():
                         self._digests[serve] = await asyncio.to_thread(weights_digest, Path(serve))
-                await server.start(self.progress)
-                self._servers[serve] = server
+                if self.shared:
+                    self._servers[serve] = await share(server, self.cache_dir, self.progress)
+                else:
+                    self._servers[serve] = await server.start(self.progress)
             return self._servers[serve], self._digests.get(serve)
 
     def attach(self, serve: str, url: str, served_name: str, digest: str | None = None) -> None:
         """Use an already running server for `serve` instead of starting one."""
         serve = canonical(serve)
         model = str(prepared_model_dir(self.cache_dir, bundled(serve))) if is_bundled(serve) else serve
-        self._servers[serve] = ExternalServer(url, served_name, model)  # type: ignore[assignment]
+        self._servers[serve] = ExternalServer(url, served_name, model)
         if digest:
             self._digests[serve] = digest
 

