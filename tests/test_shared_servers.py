@@ -202,7 +202,7 @@ async def test_later_concilium_processes_reuse_the_sessions_real_vllm_with_its_m
     got = [await asyncio.to_thread(up) for _ in range(2)]
     ours = await ModelClient(vllm.url, vllm.served_name, weights_digest=digest, family="smollm2").model_id()
     for info, notes in got:
-        assert info["reused"] and info["url"] == vllm.url and info["model_id"] == ours
+        assert info["reused"] and info["url"] == vllm.url and info["model_id"] == ours, (info, ours, vllm.url, notes[-1500:])
         assert "reusing the shared SmolLM2-135M-Instruct server" in notes and "starting vLLM" not in notes
     assert read_json(vllm.entry_dir / "entry.json") == before, "the server was restarted or replaced"
     assert [d for d, _ in entries(stack.cache_dir) if d == vllm.entry_dir] == [vllm.entry_dir]
@@ -231,6 +231,9 @@ def test_servers_are_shared_only_between_interchangeable_configurations(tmp_path
     assert key(a) != key(c)
     assert key(a) != key(a, settings=dataclasses.replace(settings, dtype="float16"))
     before = key(a)
+    for name, value in (("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_root"), ("TORCHINDUCTOR_COMPILE_THREADS", "1")):
+        monkeypatch.setenv(name, value)  # what `import vllm` sets in any process (a test session that imported it
+    assert key(a) == before              # once could never reuse the server it started before)
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "all")
     assert key(a) != before
 

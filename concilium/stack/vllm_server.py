@@ -62,7 +62,9 @@ def next_phase(done: dict[str, float]) -> str:
     return now
 
 
-INHERITED_ENV = ("VLLM_", "OMP_", "KMP_", "MKL_", "CUDA_", "HF_", "TORCH", "LD_PRELOAD")  # settings vLLM reads from its env
+INHERITED_ENV = ("VLLM_", "OMP_", "KMP_", "MKL_", "CUDA_", "HF_", "TORCH_", "LD_PRELOAD")  # settings vLLM reads from its env
+# (not TORCHINDUCTOR_*: importing vllm sets those in every process, so a client that imported it would
+# otherwise never match the server it could reuse)
 
 
 def _file_digest(path: str) -> str:
