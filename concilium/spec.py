@@ -63,11 +63,18 @@ class ModelSpec(StrictModel):
     serve: str | None = None
     url: str | None = None
     name: str | None = None
-    family: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    family: str | None = None
     temperature: float = Field(0.0, ge=0, le=2)
     seed: int = 0
     max_tokens: int = Field(200, ge=16, le=4096)
     timeout: Seconds = 120.0
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", v):
+            raise ValueError(f"family must be a short name such as qwen2.5 or llama3 (letters, digits, '.', '_', '-'), not {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelSpec":

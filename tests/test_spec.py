@@ -115,3 +115,11 @@ def test_unknown_observation_names_the_registered_kinds():
     text = keeper_yaml(observe="\n- teleport: hot_wallet\n")
     [problem] = errors_of(text)
     assert problem.startswith("agents[0].observe[0]")
+
+
+def test_a_model_family_is_a_short_name():
+    """It opens every model id of that model (oracle requests can require several families)."""
+    ok = parse_spec(keeper_yaml().replace("local: {serve: bundled}", "local: {serve: bundled, family: qwen2.5}"))
+    assert ok.models["local"].family == "qwen2.5"
+    [problem] = errors_of(keeper_yaml().replace("local: {serve: bundled}", 'local: {serve: bundled, family: "qwen 2.5"}'))
+    assert problem.startswith("models.local.family (line") and "short name such as qwen2.5" in problem
