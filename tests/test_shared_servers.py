@@ -231,9 +231,12 @@ def test_servers_are_shared_only_between_interchangeable_configurations(tmp_path
     assert key(a) != key(c)
     assert key(a) != key(a, settings=dataclasses.replace(settings, dtype="float16"))
     before = key(a)
-    for name, value in (("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_root"), ("TORCHINDUCTOR_COMPILE_THREADS", "1")):
-        monkeypatch.setenv(name, value)  # what `import vllm` sets in any process (a test session that imported it
-    assert key(a) == before              # once could never reuse the server it started before)
+    # what imports set in any process (`import vllm`, `import sentence_transformers`): a test session
+    # that imported one could otherwise never reuse the server it started before
+    for name, value in (("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_root"), ("TORCHINDUCTOR_COMPILE_THREADS", "1"),
+                        ("KMP_DUPLICATE_LIB_OK", "True"), ("KMP_INIT_AT_FORK", "FALSE")):
+        monkeypatch.setenv(name, value)
+    assert key(a) == before
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "all")
     assert key(a) != before
 

@@ -62,9 +62,10 @@ def next_phase(done: dict[str, float]) -> str:
     return now
 
 
-INHERITED_ENV = ("VLLM_", "OMP_", "KMP_", "MKL_", "CUDA_", "HF_", "TORCH_", "LD_PRELOAD")  # settings vLLM reads from its env
-# (not TORCHINDUCTOR_*: importing vllm sets those in every process, so a client that imported it would
-# otherwise never match the server it could reuse)
+# Settings a user sets for vLLM in its environment, part of a shared server's key. Not what libraries
+# set in any process that imports them (vllm: TORCHINDUCTOR_*; sentence-transformers: KMP_*): a
+# client that had imported one would otherwise never match the server it could reuse.
+INHERITED_ENV = ("VLLM_", "OMP_", "CUDA_VISIBLE_DEVICES", "LD_PRELOAD")
 
 
 def _file_digest(path: str) -> str:
