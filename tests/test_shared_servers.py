@@ -263,3 +263,20 @@ async def test_a_server_that_fails_to_start_is_reported_with_its_log_and_not_rec
     assert f"no model at {tmp_path / 'gone'}" in str(e.value) and "exited with code 3" in str(e.value)
     assert read_json(entry_dir / "entry.json") is None
     assert not list((entry_dir / "leases").iterdir())
+
+
+async def test_a_server_in_use_that_fails_a_check_is_left_running(entry_dir, tmp_path, monkeypatch):
+    """A check that fails for a busy server (here /v1/models does not answer in time) must not let
+    another process stop a server others hold leases on: it is refused (InUse) and left running;
+    `share` then gives that process a private server. (The fresh-clone suite lost its session
+    server this way.)"""
+    from concilium.stack import shared
+
+    s = await acquire_standin(entry_dir, free_port(), NAME, str(tmp_path))
+    entry = read_json(entry_dir / "entry.json")
+    monkeypatch.setattr(shared, "answers", lambda *a, **k: False)  # the check fails; the server is fine
+    with pytest.raises(shared.InUse, match="1 other process"):
+        await acquire_standin(entry_dir, free_port(), NAME, str(tmp_path))
+    assert start_time(entry["server_pid"]) is not None and start_time(entry["supervisor_pid"]) is not None
+    assert read_json(entry_dir / "entry.json") == entry  # still the machine's shared server
+    s.stop()

@@ -10,7 +10,9 @@ supervisor runs), `entry.json` (written by the supervisor: url, pids, state, tim
 Reused only when safe: loopback URL, the supervisor alive and ours (its command line names the
 entry), the vLLM pid alive and holding the listening socket of the recorded port, /v1/models
 naming the served model with the same model dir as root. Anything else is retired (its
-supervisor told to stop when it is ours) and a new server is started.
+supervisor told to stop when it is ours) and a new server is started, except a server other live
+processes hold leases on whose processes live and hold its port but that did not answer in time
+(busy): that one is left running and this process starts a private server.
 
 Lifetime: the supervisor (stack/supervisor.py) runs in its own session and outlives the process
 that started it; it stops vLLM once no live lease has been held for `CONCILIUM_SHARED_IDLE`
@@ -48,6 +50,13 @@ DEFAULT_IDLE = 600.0
 START_TIMEOUT = 600.0  # as VLLMServer.start waits
 SUPERVISOR = "concilium.stack.supervisor"
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+NO_ANSWER = "does not answer"  # in `unusable`'s reason when only the HTTP check failed
+
+
+class InUse(StackError):
+    """A shared server failed a check but other processes hold leases on it: it is left running."""
 
 
 def sharing_enabled() -> bool:
@@ -208,7 +217,7 @@ def unusable(entry_dir: Path, entry: dict | None) -> str | None:
     for attempt in range(3):  # a busy server (or machine) may answer late: do not retire a server in use for that
         if answers(url, str(entry.get("served_name")), str(entry.get("model")), timeout=5.0 * (attempt + 1)):
             return None
-    return f"{url} does not answer with {entry.get('served_name')} from {entry.get('model')}"
+    return f"{url} {NO_ANSWER} with {entry.get('served_name')} from {entry.get('model')}"
 
 
 def stop_supervisor(entry_dir: Path, entry: dict | None, grace: float = 30.0) -> None:
@@ -284,6 +293,12 @@ def _acquire_locked(entry_dir: Path, launch: dict, progress: Progress, start) ->
             if why is None:
                 lease = take_lease(entry_dir)
                 return _holding(entry_dir, entry, lease, reused=True, progress=progress)
+            # its processes alive and holding the port, yet no answer in time: busy, not broken. Never
+            # stop a server others use for that.
+            users = live_leases(entry_dir) if why is not None and NO_ANSWER in why else []
+            if users:
+                raise InUse(f"the shared {launch['served_name']} server at {entry.get('url')} failed a check ({why}) "
+                            f"but {len(users)} other process(es) use it")
             progress(f"not reusing the shared {launch['served_name']} server recorded in {entry_dir}: {why}; starting a new one")
             stop_supervisor(entry_dir, entry)
             (entry_dir / "entry.json").unlink(missing_ok=True)
@@ -325,7 +340,7 @@ def _start(entry_dir: Path, launch: dict, progress: Progress, start) -> SharedSe
     return _holding(entry_dir, entry, lease, reused=False, progress=progress, ready_seconds=time.monotonic() - t0)
 
 
-async def share(server: "VLLMServer", cache_dir: Path, progress: Progress) -> SharedServer:
+async def share(server: "VLLMServer", cache_dir: Path, progress: Progress) -> "SharedServer | VLLMServer":
     """The shared equivalent of `await server.start(progress)`: reuse the machine's server with
     the same identity, or start `server`'s command under a supervisor and share it."""
     entry_dir = registry(cache_dir) / key_of(await asyncio.to_thread(server.identity))
@@ -337,7 +352,11 @@ async def share(server: "VLLMServer", cache_dir: Path, progress: Progress) -> Sh
         server.launched_by(supervisor, log)
         await server.start(progress)
 
-    return await acquire(entry_dir, launch, progress, start)
+    try:
+        return await acquire(entry_dir, launch, progress, start)
+    except InUse as e:
+        progress(f"{e}: starting a private server for this process")
+        return await server.start(progress)
 
 
 def entries(cache_dir: Path) -> list[tuple[Path, dict]]:
