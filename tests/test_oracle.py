@@ -215,9 +215,11 @@ async def test_a_node_whose_model_server_was_down_retries_and_joins_the_quorum(a
     net = await network(anvil, model, tmp_path, {0: Silent, 1: FlakyModelServer})  # the quorum needs node 1
     try:
         client = OracleClient(chain, net.oracle, dev_wallet(2))
-        req = await client.request("Is 7 a prime number?", "bool", fee=FEE)
+        # a numeric kind: any quorum of observations settles (a yes/no needs nodes 1-3 to agree, and
+        # the 135M model flips now and then under batching); node 1 must be in the report
+        req = await client.request("How many legs does a spider have?", "uint", fee=FEE)
         r = await req.result(120)
-        assert net.nodes[1].address in r.signers and net.nodes[1].failures == 0
+        assert net.nodes[1].address in r.reported and net.nodes[1].failures == 0
     finally:
         await net.stop()
 
