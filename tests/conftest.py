@@ -2,11 +2,10 @@
 
 Tests build their YAML with `rpc: embedded` / `serve: bundled` and pass the session stack to
 `Runtime.open`, so every test runs on the real processes while having its own state dir.
-The session's vLLM is its own (private) server by default: in one fresh-clone run the session's
-shared server was stopped mid-suite, most likely retired by the reuse test's second process after
-a failed check, which a server with live leases must never be (open work, stack/shared.py).
-CONCILIUM_TEST_SHARED_VLLM=1 makes it the machine's shared server (reused from, or left for, an
-earlier or later session, `demo` or benchmark); CONCILIUM_TEST_VLLM_URL attaches to a given server.
+The session's vLLM is the machine's shared server (stack/shared.py), as for `demo`, `run` and
+benchmarks: reused from, or left for, an earlier or later session, demo or benchmark.
+CONCILIUM_TEST_SHARED_VLLM=0 gives the session a private server; CONCILIUM_TEST_VLLM_URL attaches
+to a given server.
 """
 
 from __future__ import annotations
@@ -68,7 +67,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 async def stack(tmp_path_factory):
     s = EmbeddedStack(tmp_path_factory.mktemp("stack"), progress=lambda m: print(m, flush=True),
-                      shared=os.environ.get("CONCILIUM_TEST_SHARED_VLLM") == "1")
+                      shared=os.environ.get("CONCILIUM_TEST_SHARED_VLLM", "1") != "0")
     if url := os.environ.get("CONCILIUM_TEST_VLLM_URL"):  # developers: reuse a running server
         s.attach("bundled", url, BUNDLED_NAME)
     yield s

@@ -188,7 +188,7 @@ async def test_later_concilium_processes_reuse_the_sessions_real_vllm_with_its_m
     from concilium.stack.shared import SharedServer, entries
 
     if not isinstance(vllm, SharedServer):
-        pytest.skip("the session's vLLM is private (set CONCILIUM_TEST_SHARED_VLLM=1 to run this; see tests/conftest.py)")
+        pytest.skip("the session's vLLM is not the shared one (CONCILIUM_TEST_SHARED_VLLM=0 or CONCILIUM_TEST_VLLM_URL; see tests/conftest.py)")
     _, digest = await stack.model("bundled")
     before = read_json(vllm.entry_dir / "entry.json")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CONCILIUM_CACHE": str(stack.cache_dir)}
