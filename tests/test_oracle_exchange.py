@@ -29,7 +29,7 @@ def round_of(i=0):
 def test_a_node_reveals_only_after_a_quorum_of_seals_and_sends_no_value_before():
     r, mine = round_of(), entry(0)
     r.commit_own(mine)
-    assert r.may_reveal is None and all(not e.value and not e.salt for e in r.served())
+    assert r.may_reveal is None and all(not e.value and not e.salt for e in r.served(W[1].address))
     r.add(entry(1).commit_only())
     assert r.may_reveal is None
     r.add(entry(2).commit_only())
@@ -65,6 +65,33 @@ def test_a_copier_sealing_after_the_reveals_is_left_out_of_the_report():
     r.add(copier.commit_only())
     v = r.add(copier)
     assert not v.kept and W[3].address not in {a.signer for a in r.report(Kind.BOOL, 3)}
+
+
+def test_revealed_values_are_served_only_to_nodes_that_have_sealed():
+    """The copier's way in is the exchange itself: asking a node that has revealed. A node that has
+    not sealed gets seals and nothing to copy; one that has is bound to its value (a copy would need
+    a second seal: evidence, below) and may see the reveals, however late it sealed."""
+    r = round_of()
+    r.commit_own(entry(0))
+    peers = [entry(1), entry(2)]
+    for p in peers:
+        r.add(p.commit_only())
+    assert all(not e.salt for e in r.served(W[1].address))  # nothing is out before this node reveals
+    r.release()
+    assert r.add(peers[0]).kept
+
+    def values(requester):
+        return {e.signer: e.value for e in r.served(requester) if e.salt}
+
+    assert values(W[2].address) == {W[0].address: YES, W[1].address: YES}
+    assert values(W[3].address) == values(W[3].address.lower()) == {}  # has sealed nothing
+    assert values("0x" + "77" * 20) == {}  # not a node of the round at all
+    bound = entry(3, NO)
+    r.add(bound.commit_only())  # a slow node seals now: it is bound to NO, so it may see the reveals
+    assert values(W[3].address) == {W[0].address: YES, W[1].address: YES}
+    r.add(entry(3, YES).commit_only())  # turning to the value it saw takes a second seal
+    assert [(a.signer, b.signer) for a, b in r.evidence] == [(W[3].address, W[3].address)]
+    assert W[3].address not in {a.signer for a in r.report(Kind.BOOL, 3) or []}
 
 
 def test_a_reveal_that_does_not_open_its_seal_is_not_counted():

@@ -1,8 +1,10 @@
 """The oracle node's peer endpoint, attacked on the real stack (issue 8, item 6): every call is
 signed by a registered node key; answers only from their own signer, only for requests the node
-saw pending; reads only for registered nodes; bodies capped; floods rate-limited."""
+saw pending; reads only for registered nodes; reveal notices only from members, never a url to
+call; bodies capped; floods rate-limited."""
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -86,6 +88,28 @@ async def test_peer_endpoint_refuses_every_attack_and_serves_members(anvil, mode
         # the member reads what the node holds; an outsider learned nothing above
         held = (await as_member.request(target.url, "GET", f"/v1/answers/{rid}")).json()
         assert [m["signer"] for m in held] == [member.address]
+        # reveal notices: members only, well-formed, for a pending request; the url is a hint, never
+        # a place the node can be sent to (a url that is not one of its peers: it asks its own peers)
+        hits: list[int] = []
+
+        def trapped(reader, writer):
+            hits.append(1)
+            writer.close()
+
+        trap = await asyncio.start_server(trapped, "127.0.0.1", 0)
+        notice = json.dumps({"url": f"http://127.0.0.1:{trap.sockets[0].getsockname()[1]}"}).encode()
+
+        async def notify(client, payload: bytes, request_id: int = rid) -> int:
+            return (await client.request(target.url, "POST", f"/v1/revealed/{request_id}", payload)).status_code
+
+        assert await notify(outsider, notice) == 403
+        assert await notify(as_member, b'{"url": 5}') == 422
+        assert await notify(as_member, json.dumps({"url": "x" * 600}).encode()) == 422
+        assert await notify(as_member, notice, rid + 1) == 404
+        assert await notify(as_member, notice) == 202
+        await asyncio.sleep(1.0)
+        trap.close()
+        assert hits == [], "the node fetched from a url a peer gave it"
         # a flood by one member is cut off; another member is still served
         target.guard.rate = RateLimit(per_second=2, burst=10)  # tighter than the default 20/s, burst 40, to keep the test short
         started = time.monotonic()

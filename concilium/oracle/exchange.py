@@ -75,9 +75,12 @@ class SealedRound:
         """Own full entry (value and salt), once a quorum of seals is held."""
         return self.mine if self.state.may_reveal is not None else None
 
-    def served(self) -> list[SignedAnswer]:
-        """What peers may fetch: every seal; reveals only once this node has revealed."""
-        if self.state.phase in (Phase.REVEALING, Phase.CLOSED):
+    def served(self, requester: str) -> list[SignedAnswer]:
+        """What `requester` may fetch: every seal; the reveals too once this node has revealed, but
+        only to a node whose own seal it holds. A node that asks before sealing (a copier) gets
+        nothing to copy; one that sealed first is bound to its value, and a copy would need a second
+        seal, which is evidence to slash it."""
+        if self.state.phase in (Phase.REVEALING, Phase.CLOSED) and to_checksum_address(requester) in self.sealed:
             return [self.revealed.get(s, e) for s, e in self.sealed.items()]
         return list(self.sealed.values())
 

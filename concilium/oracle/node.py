@@ -7,8 +7,9 @@ recomputes the request's commitment from the content it evaluates, asks its own 
 answer kind's JSON schema (temperature 0, fixed seed), and signs a seal of the ABI-encoded answer
 under a secret salt (EIP-712 Commit). Only the signed seal goes to its peers at first; the node
 reveals (value, salt) once every node's seal is held, or a quorum of them and a grace period has
-passed (`concilium.oracle.exchange`), and counts only reveals that open a seal it held before its
-own reveal, so a node that copies revealed answers is never counted. When it cannot answer it
+passed (`concilium.oracle.exchange`): it tells its peers, and serves the value only to nodes whose
+seal it holds, so a node that has not committed has nothing to copy. It counts only reveals that
+open a seal it held before its own reveal. When it cannot answer it
 signs an `unanswerable` verdict with the reason instead. When a quorum of reveals agrees (or a
 quorum of verdicts is held), the round's leader (registry order, by requestId, skipping nodes whose
 seal came late) submits every counted reveal, so every matching node is paid; the others wait
@@ -109,7 +110,7 @@ class OracleNode:
                           lambda: float(bool(self.watcher and self.watcher.status.alive(self._stale_after))),
                           lambda: float(len(self.supervisor.dead())))
         self.guard = PeerGuard("", self._is_member, max_body=MAX_BODY)
-        self.app = peer_app(self.guard, self.receive, self._held, self.health, self.metrics.render,
+        self.app = peer_app(self.guard, self.receive, self.revealed, self._held, self.health, self.metrics.render,
                             on_refused=lambda e: self.metrics.peer_rejections.labels(str(e.status)).inc())
         self._rounds: dict[int, Round] = {}
         self._submitting: set[int] = set()
@@ -310,9 +311,9 @@ class OracleNode:
         if ex is not None and ex.ready and rid not in self._release_at:  # a quorum of seals, not all: grace, then reveal
             self._release_at.add(rid)
             self._spawn(self._release_after_grace(rnd, ex), f"reveal:{rid}")
-        if ex is not None and (full := ex.may_reveal) is not None and rid not in self._reveal_sent:
+        if ex is not None and ex.may_reveal is not None and rid not in self._reveal_sent:
             self._reveal_sent.add(rid)
-            await self.peers.broadcast(full)
+            await self.peers.notify_revealed(rid, self.url)  # never the value itself: peers fetch it as themselves
             for a in await self.peers.fetch(rid):  # reveals of peers that revealed before us
                 await self._accept(a)
         await self._maybe_submit(rnd)
@@ -404,6 +405,18 @@ class OracleNode:
         if rnd is not None and rnd.my_answer is not None:
             self._spawn(self._progress(rnd), f"submit:{a.request_id}")
 
+    async def revealed(self, request_id: int, url: str, peer: str) -> None:
+        """A peer says it has revealed: fetch what it lets this node see (its reveal, if it holds
+        this node's seal), from that url if it is a configured peer, else from every peer."""
+        rnd = self._pending(request_id)  # (the peer guard has checked that `peer` is a registered node)
+        self._spawn(self._fetch_reveals(rnd, url), f"fetch:{request_id}")
+
+    async def _fetch_reveals(self, rnd: Round, url: str) -> None:
+        for a in await self.peers.fetch(rnd.request_id, url):
+            await self._accept(a)
+        if rnd.my_answer is not None:
+            await self._progress(rnd)
+
     async def _accept(self, a: SignedAnswer, strict: bool = False) -> bool:
         signer = recover_signer(self.domain, a)
         if signer is None or signer.lower() != a.signer.lower():
@@ -442,10 +455,10 @@ class OracleNode:
             raise Rejected(404, f"request {request_id} is not pending at this node")
         return rnd
 
-    def _held(self, request_id: int) -> list[SignedAnswer]:
+    def _held(self, request_id: int, peer: str) -> list[SignedAnswer]:
         self._pending(request_id)
         ex = self._sealed.get(request_id)
-        return self.aggregator.held(request_id) + (ex.served() if ex else [])
+        return self.aggregator.held(request_id) + (ex.served(peer) if ex else [])
 
     async def _is_member(self, address: str) -> bool:
         return address in await self._registry_view()

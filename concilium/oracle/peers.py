@@ -1,10 +1,13 @@
 """Oracle nodes exchange signed seals, then reveals (commit-reveal, `concilium.oracle.exchange`), over the signed peer exchange (`concilium.peering`):
 every call, reads included, is signed by a node key of the oracle's registry (realm: chain id
 and oracle address); answers are accepted only from their own signer and only for requests this
-node has seen pending, and revealed only to registered nodes.
+node has seen pending. Revealed values are never pushed: a node that reveals tells its peers so
+(`/v1/revealed`), and each fetches them, signed as itself, from a node that serves them only to
+peers whose own seal it holds (a node that has not committed, a copier, gets seals only).
 
     POST /v1/answers                  the caller's own signed answer (JSON) -> 202
-    GET  /v1/answers/{request_id}     every valid answer this node holds for a pending request
+    POST /v1/revealed/{request_id}    "I have revealed; fetch from {url}" (JSON) -> 202
+    GET  /v1/answers/{request_id}     what this node holds for a pending request, as the caller may see it
     GET  /health, /metrics            operator endpoints (no answers, no keys)
 
 Refusals: 401 unsigned/forged/replayed/stale, 403 not a registered node or not the answer's
@@ -61,12 +64,17 @@ class AnswerMessage(BaseModel):
 
 
 Rejected = Refused  # the node raises it for a bad answer: same statuses as the guard's refusals
+class RevealNotice(BaseModel):
+    url: str = Field(max_length=512)  # where the sender serves its reveal (fetched only if a configured peer)
+
+
 Receive = Callable[[SignedAnswer, str], Awaitable[None]]  # (answer, authenticated peer); raises Rejected
-Held = Callable[[int], list[SignedAnswer]]  # raises Rejected(404) for a request not seen pending
+Revealed = Callable[[int, str, str], Awaitable[None]]  # (request id, sender's url, authenticated peer); raises Rejected
+Held = Callable[[int, str], list[SignedAnswer]]  # (request id, authenticated peer); raises Rejected(404) if not pending
 Health = Callable[[], Awaitable[tuple[bool, dict]]]
 
 
-def peer_app(guard: PeerGuard, receive: Receive, held: Held, health: Health, metrics: Callable[[], bytes],
+def peer_app(guard: PeerGuard, receive: Receive, revealed: Revealed, held: Held, health: Health, metrics: Callable[[], bytes],
              on_refused: Callable[[Refused], None] | None = None) -> FastAPI:
     app = FastAPI(title="Concilium oracle node", version="2", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit, max_bytes=guard.max_body)
@@ -98,10 +106,22 @@ def peer_app(guard: PeerGuard, receive: Receive, held: Held, health: Health, met
             raise refuse(e) from None
         return {"accepted": True}
 
+    @app.post("/v1/revealed/{request_id}", status_code=202)
+    async def post_revealed(request_id: int, call: PeerCall = Depends(peer)) -> dict:
+        try:
+            notice = RevealNotice.model_validate_json(call.body)
+        except ValidationError as e:
+            raise refuse(Refused(422, f"not a reveal notice: {e.errors()[0]['msg']}")) from None
+        try:
+            await revealed(request_id, notice.url, call.peer)
+        except Refused as e:
+            raise refuse(e) from None
+        return {"accepted": True}
+
     @app.get("/v1/answers/{request_id}")
     async def get_answers(request_id: int, call: PeerCall = Depends(peer)) -> list[AnswerMessage]:
         try:
-            return [AnswerMessage.of(a) for a in held(request_id)]
+            return [AnswerMessage.of(a) for a in held(request_id, call.peer)]
         except Refused as e:
             raise refuse(e) from None
 
@@ -128,9 +148,20 @@ class PeerClient:
                 log.warning("peer refused our answer", extra={"peer": peer, "status": r.status_code, "detail": r.text[:200]})
         return accepted
 
-    async def fetch(self, request_id: int) -> list[SignedAnswer]:
+    async def notify_revealed(self, request_id: int, url: str) -> None:
+        """Tell every peer this node has revealed (the values are theirs to fetch, if they may)."""
+        await self.signed.post_all(f"/v1/revealed/{request_id}", RevealNotice(url=url).model_dump_json().encode())
+
+    async def fetch(self, request_id: int, peer: str | None = None) -> list[SignedAnswer]:
+        """What the peers (or the one configured peer at `peer`) hold for the request, as they let this node see it."""
+        path = f"/v1/answers/{request_id}"
+        peer = peer.rstrip("/") if peer else None
+        if peer is not None and peer in self.signed.peers:
+            responses = [await self.signed.request(peer, "GET", path)]
+        else:
+            responses = await self.signed.get_all(path)
         out: list[SignedAnswer] = []
-        for r in await self.signed.get_all(f"/v1/answers/{request_id}"):
+        for r in responses:
             if r is None or r.status_code != 200:
                 continue
             try:
