@@ -19,6 +19,7 @@ from concilium.llm.client import ModelClient
 from concilium.oracle.client import OracleClient, OracleTimeout
 from concilium.oracle.kinds import Kind
 from concilium.oracle.network import LocalOracleNetwork
+from concilium.oracle.node import OracleNode
 from concilium.stack.model import BUNDLED_NAME
 
 FEE = 3 * 10**15
@@ -189,5 +190,42 @@ async def test_a_restarted_node_does_not_reopen_a_round_fulfilled_while_it_was_d
         assert rnd.my_answer is None and rnd.submit_tx is None  # never evaluated, never submitted
         assert req.request_id not in fresh._rounds
         assert len(await client.contract.events.Fulfilled().get_logs(from_block=req.block)) == 1
+    finally:
+        await net.stop()
+
+
+class CountsSeals(OracleNode):
+    """An honest node that counts the seals it signs per request (the signing seam, unchanged)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.seals: dict[int, int] = {}
+
+    def sign(self, request_id, commitment, value, model_id):
+        self.seals[request_id] = self.seals.get(request_id, 0) + 1
+        return super().sign(request_id, commitment, value, model_id)
+
+
+async def test_a_round_reached_twice_at_once_is_sealed_once(anvil, model, chain, tmp_path):
+    """After a restart the watcher (catching up) and the store's open rounds both lead a node to the
+    same request, at the same moment; two round tasks would each seal, and two different seals
+    from one node are slashable: an honest node must sign one seal, whatever reaches it twice."""
+    net = await LocalOracleNetwork.deploy(anvil.url, model, tmp_path / "oracle", n=4, backoff=1.0)
+    old = net.nodes[1]
+    node = net.nodes[1] = CountsSeals(old.settings, old.wallet, old.chain, old.model, old.store)
+    await net.start()
+    try:
+        client = OracleClient(chain, net.oracle, dev_wallet(2))
+        req = await client.request("How many legs does a spider have?", "uint", fee=FEE)
+
+        async def opened():
+            return req.request_id in node._rounds
+
+        await until(opened, every=0.01)
+        await asyncio.gather(node._resume(), node._resume())  # the store's open rounds, twice, while the model answers
+        r = await req.result(120)
+        assert node.seals == {req.request_id: 1}
+        assert node.address in r.reported
+        assert await client.contract.events.Slashed().get_logs(from_block=req.block) == []
     finally:
         await net.stop()

@@ -114,6 +114,7 @@ class OracleNode:
                             on_refused=lambda e: self.metrics.peer_rejections.labels(str(e.status)).inc())
         self._rounds: dict[int, Round] = {}
         self._submitting: set[int] = set()
+        self._running: set[int] = set()  # requests whose round task runs (one each)
         self._sealed: dict[int, SealedRound] = {}  # request -> its commit-reveal (answers; verdicts go to the aggregator)
         self._reveal_sent: set[int] = set()
         self._release_at: set[int] = set()
@@ -200,6 +201,8 @@ class OracleNode:
         for rnd in await self.store.open_rounds(self.address):
             if rnd.status != "submitted" and await self._closed_onchain(rnd):
                 continue
+            if rnd.request_id in self._rounds:  # the watcher came to it first (both do after a restart)
+                continue
             self._rounds[rnd.request_id] = rnd
             if rnd.status == "submitted" and rnd.submit_tx:
                 self._spawn(self._settle_submission(rnd), f"settle:{rnd.request_id}")
@@ -277,6 +280,18 @@ class OracleNode:
     # ------------------------------------------------------------------ a round
 
     async def _run_round(self, rnd: Round) -> None:
+        """Answer, seal and exchange, in one task per round: two would each sign a seal, and two
+        seals from one node are slashable."""
+        rid = rnd.request_id
+        if rid in self._running:
+            return
+        self._running.add(rid)
+        try:
+            await self._answer_and_exchange(rnd)
+        finally:
+            self._running.discard(rid)
+
+    async def _answer_and_exchange(self, rnd: Round) -> None:
         rid = rnd.request_id
         retry = self.settings.backoff
         while True:
@@ -333,7 +348,8 @@ class OracleNode:
         rid = rnd.request_id
         if rid not in self._sealed:
             nodes, rule = await self._registry_view(), await self._rule(rid)
-            self._sealed[rid] = SealedRound(_hex(rnd.commitment), self.address, nodes, rule.quorum)
+            # another task may have opened it meanwhile: replacing it would lose what it holds
+            self._sealed.setdefault(rid, SealedRound(_hex(rnd.commitment), self.address, nodes, rule.quorum))
         return self._sealed[rid]
 
     def _forget(self, rid: int) -> None:
