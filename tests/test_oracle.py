@@ -151,11 +151,14 @@ async def test_one_byzantine_node_never_changes_the_result(anvil, model, chain, 
     net = await network(anvil, model, tmp_path, {0: byzantine})
     try:
         client = OracleClient(chain, net.oracle, dev_wallet(2))
+        # a numeric question: it settles on any quorum of observations, and the result must stay
+        # within what the honest nodes said (a yes/no with one liar needs all three honest nodes to
+        # agree, and the 135M model at temperature 0 flips now and then under batching)
         for round_ in range(2):  # two rounds: in the second a replayer has an older request to replay
-            req = await client.request("Is 7 a prime number?", "bool", fee=FEE)
+            req = await client.request("How many legs does a spider have?", "uint", fee=FEE)
             r = await req.result(120)
-            honest = await honest_answers(net, req.request_id, [1, 2, 3])
-            assert len(honest) == 1 and "0x" + r.raw.hex() in honest
+            honest = sorted(int(v, 16) for v in await honest_answers(net, req.request_id, [1, 2, 3]))
+            assert honest[0] <= r.value <= honest[-1], (r.value, honest)
             if byzantine is not Replays or round_ == 1:
                 assert net.nodes[0].address not in r.signers
     finally:
