@@ -17,9 +17,11 @@ from web3.providers.async_base import AsyncJSONBaseProvider
 from web3.providers.rpc import AsyncHTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 
+from concilium.chain.sessionlock import install as install_session_lock
 from concilium.errors import ChainError
 
 log = logging.getLogger("concilium.chain.rpc")
+install_session_lock()  # web3's own can wedge every HTTP request of the process (sessionlock.py)
 _TRANSPORT_ERRORS = (ClientError, TimeoutError, OSError, asyncio.TimeoutError)
 
 
