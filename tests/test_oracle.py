@@ -192,12 +192,14 @@ async def test_a_node_restarted_mid_round_resumes_without_double_submitting(anvi
     try:
         await net.nodes[2].stop()  # node 2 goes down...
         client = OracleClient(chain, net.oracle, dev_wallet(2))
-        req = await client.request("Is 7 a prime number?", "bool", fee=FEE)
+        # uint: with one node silent a yes/no would need the other three to agree, and the 135M model
+        # flips now and then under batching; any quorum of observations settles a number
+        req = await client.request("How many legs does a spider have?", "uint", fee=FEE)
         with pytest.raises(OracleTimeout):
             await req.result(timeout=4)  # ...so no quorum while it is down
         await net.restart_node(2)  # ...and comes back on the same key and database
         r = await req.result(120)
-        assert net.nodes[2].address in r.signers
+        assert net.nodes[2].address in r.reported
         oracle = client.contract
         fulfils = await oracle.events.Fulfilled().get_logs(from_block=req.block, argument_filters={"requestId": req.request_id})
         assert len(fulfils) == 1
@@ -484,9 +486,9 @@ async def test_cli_oracle_node_joins_a_network_from_its_yaml(anvil, vllm, model,
                 except httpx.HTTPError:
                     await asyncio.sleep(0.1)
         client = OracleClient(chain, net.oracle, dev_wallet(2))
-        req = await client.request("Is 7 a prime number?", "bool", fee=FEE)
+        req = await client.request("How many legs does a spider have?", "uint", fee=FEE)  # three nodes: any quorum settles a number
         r = await req.result(120)
-        assert node_wallet(3).address in r.signers and net.nodes[0].address not in r.signers
+        assert node_wallet(3).address in r.reported and net.nodes[0].address not in r.reported
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
