@@ -114,7 +114,6 @@ class OracleNode:
                             on_refused=lambda e: self.metrics.peer_rejections.labels(str(e.status)).inc())
         self._rounds: dict[int, Round] = {}
         self._submitting: set[int] = set()
-        self._running: set[int] = set()  # requests whose round task runs (one each)
         self._sealed: dict[int, SealedRound] = {}  # request -> its commit-reveal (answers; verdicts go to the aggregator)
         self._reveal_sent: set[int] = set()
         self._release_at: set[int] = set()
@@ -280,18 +279,9 @@ class OracleNode:
     # ------------------------------------------------------------------ a round
 
     async def _run_round(self, rnd: Round) -> None:
-        """Answer, seal and exchange, in one task per round: two would each sign a seal, and two
-        seals from one node are slashable."""
-        rid = rnd.request_id
-        if rid in self._running:
-            return
-        self._running.add(rid)
-        try:
-            await self._answer_and_exchange(rnd)
-        finally:
-            self._running.discard(rid)
-
-    async def _answer_and_exchange(self, rnd: Round) -> None:
+        """Answer, seal and exchange. Started only by whoever puts the round in `_rounds` (the
+        watcher or `_resume`, each checking first): two tasks would each sign a seal, and two seals
+        from one node are slashable."""
         rid = rnd.request_id
         retry = self.settings.backoff
         while True:

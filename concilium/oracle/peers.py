@@ -63,11 +63,11 @@ class AnswerMessage(BaseModel):
                             bytes.fromhex(self.salt[2:]), bytes.fromhex(self.seal[2:]))
 
 
-Rejected = Refused  # the node raises it for a bad answer: same statuses as the guard's refusals
 class RevealNotice(BaseModel):
     url: str = Field(max_length=512)  # where the sender serves its reveal (fetched only if a configured peer)
 
 
+Rejected = Refused  # the node raises it for a bad answer: same statuses as the guard's refusals
 Receive = Callable[[SignedAnswer, str], Awaitable[None]]  # (answer, authenticated peer); raises Rejected
 Revealed = Callable[[int, str, str], Awaitable[None]]  # (request id, sender's url, authenticated peer); raises Rejected
 Held = Callable[[int, str], list[SignedAnswer]]  # (request id, authenticated peer); raises Rejected(404) if not pending
